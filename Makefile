@@ -1,0 +1,44 @@
+# MissionHub. `make run` and `make test` work on a fresh machine with Python 3.11.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# The test suite keeps its SQLite files, broker folders and mail apart from `make run`'s.
+TEST_VAR_DIR ?= $(CURDIR)/var/test
+
+.PHONY: install run migrate demo test test-fast lint format bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py migrate --noinput --database=accounts
+
+demo: migrate
+	$(PY) manage.py demo_data
+
+# Web, worker and beat together; Ctrl-C stops all three.
+run: demo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --port $(PORT) web worker beat
+
+test: install
+	MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
+
+format: install
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean:
+	rm -rf var/test .pytest_cache

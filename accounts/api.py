@@ -1,0 +1,97 @@
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from missionhub.throttling import LoginThrottle, RegisterThrottle
+
+from . import selectors, services
+from .errors import NotYourToken
+
+
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    is_streamer = serializers.BooleanField()
+
+
+class RegisterApi(APIView):
+    throttle_classes = [RegisterThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        email = serializers.EmailField(max_length=254)
+        password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+        is_streamer = serializers.BooleanField(default=False)
+
+    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer}, auth=[])
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            user = services.user_create(**serializer.validated_data)
+        except DjangoValidationError as exc:
+            errors = [
+                ErrorDetail(message, code=error.code or "invalid")
+                for error in exc.error_list
+                for message in error.messages
+            ]
+            raise ValidationError({"password": errors}) from exc
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class TokenObtainApi(TokenObtainPairView):
+    """Exchange a username and password for an access and a refresh token.
+
+    A wrong password and an unknown username get the same 401.
+    """
+
+    throttle_classes = [LoginThrottle]
+
+
+class TokenRefreshApi(TokenRefreshView):
+    """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
+
+
+class LogoutApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            token = RefreshToken(serializer.validated_data["refresh"])
+        except TokenError as exc:
+            raise InvalidToken(exc.args[0]) from exc
+        if str(token.get("user_id")) != str(request.user.pk):
+            raise NotYourToken()
+        token.blacklist()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserProfileApi(APIView):
+    """A user's public profile: nothing private (no email, no balance)."""
+
+    class OutputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        is_streamer = serializers.BooleanField()
+        date_joined = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request, username: str):
+        user = selectors.user_get_by_username(username=username)
+        if user is None:
+            raise NotFound(code="user_not_found")
+        return Response(self.OutputSerializer(user).data)

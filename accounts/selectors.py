@@ -1,0 +1,23 @@
+from collections.abc import Iterable
+
+from .models import User
+
+
+def user_get_by_username(*, username: str) -> User | None:
+    return User.objects.filter(username__iexact=username, is_active=True).first()
+
+
+def username_taken(*, username: str) -> bool:
+    return User.objects.filter(username__iexact=username).exists()
+
+
+def email_taken(*, email: str) -> bool:
+    return User.objects.filter(email__iexact=email).exists()
+
+
+def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
+    """One query on the accounts database for every user id a page or list shows."""
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    return dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))

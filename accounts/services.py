@@ -1,0 +1,31 @@
+from django.contrib.auth.password_validation import validate_password
+from django.db import IntegrityError, transaction
+
+from . import selectors
+from .errors import EmailTaken, UsernameTaken
+from .models import User
+
+
+def user_create(*, username: str, email: str, password: str, is_streamer: bool = False) -> User:
+    """Register a user. Raises UsernameTaken, EmailTaken, django's ValidationError (password).
+
+    The case-insensitive unique constraints are the guard; the look-ups before the
+    insert only give the common case a precise message.
+    """
+    email = User.objects.normalize_email(email).strip()
+    user = User(username=username, email=email, is_streamer=is_streamer)
+    validate_password(password, user=user)
+    if selectors.username_taken(username=username):
+        raise UsernameTaken()
+    if selectors.email_taken(email=email):
+        raise EmailTaken()
+    user.set_password(password)
+    try:
+        with transaction.atomic(using="accounts"):
+            user.save(using="accounts")
+    except IntegrityError as exc:
+        # Lost a race with a concurrent registration of the same name or address.
+        if selectors.username_taken(username=username):
+            raise UsernameTaken() from exc
+        raise EmailTaken() from exc
+    return user

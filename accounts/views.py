@@ -1,0 +1,63 @@
+from django.contrib import messages
+from django.contrib.auth import login, logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from missionhub.errors import MissionHubError
+from missionhub.throttling import LoginThrottle, RegisterThrottle
+
+from . import services
+from .forms import SignupForm
+
+
+def _throttled(request, throttle_class) -> bool:
+    return request.method == "POST" and not throttle_class().allow_request(request, None)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    form_class = AuthenticationForm
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        if _throttled(request, LoginThrottle):
+            form = self.get_form()
+            form.add_error(None, _("Too many sign-in attempts. Wait a minute and try again."))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("/")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST":
+        if _throttled(request, RegisterThrottle):
+            form.add_error(None, _("Too many sign-ups from your address. Try again later."))
+            return render(request, "accounts/signup.html", {"form": form}, status=429)
+        if form.is_valid():
+            try:
+                user = services.user_create(**form.cleaned_data)
+            except ValidationError as exc:
+                form.add_error("password", exc)
+            except MissionHubError as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                messages.success(request, _("Welcome to MissionHub, %(name)s!") % {"name": user.username})
+                return redirect("/")
+    return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def logout_view(request):
+    if request.method == "POST":
+        logout(request)
+        messages.info(request, _("You are signed out."))
+        return redirect("/")
+    return render(request, "accounts/logout.html")

@@ -1,0 +1,384 @@
+"""MissionHub settings, read from the environment (12-factor).
+
+With nothing set the project runs on one machine with no services: two SQLite files
+and an embedded Celery broker under `var/`, local-memory cache, email written to
+`var/mail/`. Production sets the variables named in README.md.
+"""
+
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+# Everything the embedded default writes (SQLite files, broker folders, mail, dev secret).
+VAR_DIR = Path(env.str("MISSIONHUB_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Django: debug pages, dev conveniences and the demo data command.
+DEBUG = env.bool("DEBUG", default=True)
+
+
+def _secret_key() -> str:
+    if key := env.str("SECRET_KEY", default=""):
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off MissionHub needs a SECRET_KEY in the "
+            "environment (50+ random characters), e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+        )
+    # Development only: one random key per checkout, kept so sessions survive restarts.
+    path = VAR_DIR / "dev-secret-key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(64))
+    return path.read_text().strip()
+
+
+# Django: signing of sessions, CSRF tokens and (through simplejwt) JWTs.
+SECRET_KEY = _secret_key()
+# Django: Host header validation.
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+# Django: origins trusted for CSRF on HTTPS (scheme://host).
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "django_prometheus",
+    "pgtrigger",
+    "anymail",
+    "accounts",
+    "ledger",
+    "missions",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "missionhub.urls"
+WSGI_APPLICATION = "missionhub.wsgi.application"
+# Django: the paths of the contract have no trailing slash, so no redirects to add one.
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+# --- Databases ------------------------------------------------------------------------
+
+
+def _sqlite(path: Path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # Writers queue on BEGIN IMMEDIATE instead of failing on lock upgrade;
+            # WAL lets the web, worker and beat processes read while one writes.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, not memory, so that a Celery worker started by a test sees the test data.
+        "TEST": {"NAME": path.with_name(f"test_{path.name}")},
+    }
+
+
+def _database(url_var: str, sqlite_name: str) -> dict:
+    url = env.str(url_var, default="")
+    if not url:
+        return _sqlite(VAR_DIR / f"{sqlite_name}.sqlite3")
+    config = env.db_url_config(url)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        return _sqlite(Path(config["NAME"]))
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(f"{url_var} must be a postgres:// (or sqlite:///) URL.")
+    config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+# Django ORM. missionhub/routers.py sends users, auth, sessions and admin to "accounts".
+DATABASES = {
+    "default": _database("DATABASE_URL", "default"),
+    "accounts": _database("ACCOUNTS_DATABASE_URL", "accounts"),
+}
+DATABASE_ROUTERS = ["missionhub.routers.AppLabelRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+# --- Users and passwords ----------------------------------------------------------------
+
+# Django auth: the user model with `is_streamer`.
+AUTH_USER_MODEL = "accounts.User"
+# Django auth: Argon2 first; the others only verify old hashes.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+# Django auth: validate_password() in registration and sign-up.
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Django auth: pages behind login_required send people here.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+
+
+# --- Internationalisation ---------------------------------------------------------------
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ko", "한국어")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+
+# --- Static files -----------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "staticfiles")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Django staticfiles / whitenoise: hashed, compressed files in production.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+
+# --- Cache ------------------------------------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+# Django cache: DRF throttles and the idempotency of pages read it.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+
+# --- API --------------------------------------------------------------------------------
+
+
+def _rate(name: str, default: str) -> str:
+    return env.str(f"THROTTLE_{name.upper()}", default=default)
+
+
+# Django REST framework.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "missionhub.throttling.AnonThrottle",
+        "missionhub.throttling.UserThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "login": _rate("login", "10/min"),
+        "register": _rate("register", "30/hour"),
+        "money": _rate("money", "120/min"),
+        "user": _rate("user", "600/min"),
+        "anon": _rate("anon", "120/min"),
+    },
+    # Number of proxies in front of the app whose X-Forwarded-For is trusted (0: none).
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "missionhub.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "missionhub.errors.api_exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+}
+
+# simplejwt: short access tokens, rotated refresh tokens blacklisted after use.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+
+# drf-spectacular: /api/schema and /api/docs.
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MissionHub API",
+    "DESCRIPTION": "Viewer-funded streamer missions: wallets, missions, pledges, decisions.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from the drf-spectacular-sidecar package, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+
+# --- Celery -----------------------------------------------------------------------------
+
+_BROKER_DIR = VAR_DIR / "broker"
+# Celery: Redis in production; kombu's filesystem transport under var/ by default.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for _sub in ("queue", "processed", "control"):
+        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        "store_processed": False,
+    }
+    # The filesystem transport has no broadcast; workers run without remote control.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery: only the smoke `ping` task keeps a result; the rest ignore results.
+CELERY_RESULT_BACKEND = env.str(
+    "CELERY_RESULT_BACKEND",
+    default=(
+        CELERY_BROKER_URL
+        if CELERY_BROKER_URL.startswith("redis")
+        else "file://" + str(VAR_DIR / "celery-results")
+    ),
+)
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    Path(CELERY_RESULT_BACKEND.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# Celery: a task is acknowledged after it ran, and a worker takes one message at a time.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery: a request that enqueues on commit must not hang on a broker that is down.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE: dict = {}
+
+
+# --- Email ------------------------------------------------------------------------------
+
+# anymail provider -> the setting that carries its key, read from the same-named variable.
+_EMAIL_PROVIDER_KEYS = {
+    "amazon_ses": [],
+    "brevo": ["BREVO_API_KEY"],
+    "mailgun": ["MAILGUN_API_KEY", "MAILGUN_SENDER_DOMAIN"],
+    "mailjet": ["MAILJET_API_KEY", "MAILJET_SECRET_KEY"],
+    "postmark": ["POSTMARK_SERVER_TOKEN"],
+    "resend": ["RESEND_API_KEY"],
+    "sendgrid": ["SENDGRID_API_KEY"],
+    "sparkpost": ["SPARKPOST_API_KEY"],
+}
+EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="")
+if EMAIL_PROVIDER:
+    if EMAIL_PROVIDER not in _EMAIL_PROVIDER_KEYS:
+        raise ImproperlyConfigured(
+            f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} is not one of {sorted(_EMAIL_PROVIDER_KEYS)}."
+        )
+    EMAIL_BACKEND = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
+    ANYMAIL = {key: env.str(key) for key in _EMAIL_PROVIDER_KEYS[EMAIL_PROVIDER]}
+else:
+    # Django mail: each message becomes a file under var/mail/.
+    EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MissionHub <no-reply@missionhub.local>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+
+# --- Security (production) ----------------------------------------------------------------
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Probes and the Prometheus scraper speak plain HTTP inside the cluster.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+
+# --- Logging ----------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+
+# --- MissionHub -------------------------------------------------------------------------
+
+# missions.services: shortest and longest mission a creator may ask for.
+MISSIONHUB_MIN_MISSION_SECONDS = env.int("MISSIONHUB_MIN_MISSION_SECONDS", default=60)
+MISSIONHUB_MAX_MISSION_SECONDS = env.int("MISSIONHUB_MAX_MISSION_SECONDS", default=7 * 24 * 3600)
+# missions beat task: how often the expiry sweep runs.
+MISSIONHUB_EXPIRE_SWEEP_SECONDS = env.int("MISSIONHUB_EXPIRE_SWEEP_SECONDS", default=15)

@@ -1,0 +1,285 @@
+from datetime import timedelta
+
+import pytest
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import User
+from tests.accounts.factories import PASSWORD, UserFactory
+from tests.utils import both_databases
+
+pytestmark = both_databases
+
+REGISTER = "/api/auth/register"
+TOKEN = "/api/auth/token"
+REFRESH = "/api/auth/token/refresh"
+LOGOUT = "/api/auth/logout"
+ME = "/api/users/me"
+
+
+def _register(client, **overrides):
+    body = {"username": "neo", "email": "neo@example.com", "password": "follow-the-rabbit-42"}
+    body.update(overrides)
+    return client.post(REGISTER, body, format="json")
+
+
+class TestRegister:
+    def test_creates_a_user_in_the_accounts_database(self, api_client):
+        response = _register(api_client, is_streamer=True)
+
+        assert response.status_code == 201
+        assert response.json() == {
+            "id": response.json()["id"],
+            "username": "neo",
+            "email": "neo@example.com",
+            "is_streamer": True,
+        }
+        user = User.objects.using("accounts").get(username="neo")
+        assert user.is_streamer
+        assert user.check_password("follow-the-rabbit-42")
+
+    def test_defaults_to_a_viewer(self, api_client):
+        response = _register(api_client)
+
+        assert response.json()["is_streamer"] is False
+
+    @pytest.mark.argon2
+    def test_hashes_the_password_with_argon2(self, api_client):
+        _register(api_client)
+
+        assert User.objects.get(username="neo").password.startswith("argon2")
+
+    @pytest.mark.parametrize("username", ["neo", "NEO", "Neo"])
+    def test_refuses_a_taken_username_in_any_case(self, api_client, username):
+        UserFactory(username="neo", email="first@example.com")
+
+        response = _register(api_client, username=username)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "username_taken"
+        assert response.json()["errors"]["username"][0]["code"] == "username_taken"
+        assert User.objects.count() == 1
+
+    @pytest.mark.parametrize("email", ["neo@example.com", "NEO@Example.COM"])
+    def test_refuses_a_taken_email_in_any_case(self, api_client, email):
+        UserFactory(username="first", email="neo@example.com")
+
+        response = _register(api_client, email=email)
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "email_taken"
+        assert User.objects.count() == 1
+
+    @pytest.mark.parametrize(
+        ("password", "code"),
+        [
+            ("short1", "password_too_short"),
+            ("password123", "password_too_common"),
+            ("8675309123", "password_entirely_numeric"),
+            ("neo@example.com", "password_too_similar"),
+        ],
+    )
+    def test_refuses_a_weak_password(self, api_client, password, code):
+        response = _register(api_client, password=password)
+
+        assert response.status_code == 400
+        codes = [e["code"] for e in response.json()["errors"]["password"]]
+        assert code in codes
+        assert not User.objects.exists()
+
+    @pytest.mark.parametrize("missing", ["username", "email", "password"])
+    def test_refuses_a_missing_field(self, api_client, missing):
+        body = {"username": "neo", "email": "neo@example.com", "password": "follow-the-rabbit-42"}
+        del body[missing]
+
+        response = api_client.post(REGISTER, body, format="json")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "required"
+        assert missing in response.json()["errors"]
+        assert not User.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("field", "value", "code"),
+        [
+            ("username", "has space", "invalid"),
+            ("username", "", "blank"),
+            ("username", "x" * 151, "max_length"),
+            ("email", "not-an-email", "invalid"),
+            ("is_streamer", "perhaps", "invalid"),
+        ],
+    )
+    def test_refuses_a_malformed_field(self, api_client, field, value, code):
+        response = _register(api_client, **{field: value})
+
+        assert response.status_code == 400
+        assert response.json()["errors"][field][0]["code"] == code
+        assert not User.objects.exists()
+
+    def test_refuses_malformed_json(self, api_client):
+        response = api_client.post(REGISTER, "{not json", content_type="application/json")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "parse_error"
+        assert not User.objects.exists()
+
+    def test_refuses_a_form_encoded_body(self, api_client):
+        response = api_client.post(REGISTER, {"username": "neo"})
+
+        assert response.status_code == 415
+        assert response.json()["code"] == "unsupported_media_type"
+
+
+class TestToken:
+    def test_issues_an_access_and_a_refresh_token(self, api_client, user):
+        response = api_client.post(TOKEN, {"username": user.username, "password": PASSWORD}, format="json")
+
+        assert response.status_code == 200
+        assert set(response.json()) == {"access", "refresh"}
+        assert AccessToken(response.json()["access"])["user_id"] == str(user.pk)
+
+    def test_ignores_the_case_of_the_username(self, api_client, user):
+        response = api_client.post(
+            TOKEN, {"username": user.username.upper(), "password": PASSWORD}, format="json"
+        )
+
+        assert response.status_code == 200
+
+    def test_a_wrong_password_and_an_unknown_user_look_the_same(self, api_client, user):
+        wrong = api_client.post(
+            TOKEN, {"username": user.username, "password": "nope-nope-nope"}, format="json"
+        )
+        unknown = api_client.post(TOKEN, {"username": "nobody", "password": "nope-nope-nope"}, format="json")
+
+        assert wrong.status_code == unknown.status_code == 401
+        assert wrong.json() == unknown.json()
+        assert wrong.json()["code"] == "no_active_account"
+
+    def test_refuses_an_inactive_user(self, api_client):
+        user = UserFactory(is_active=False)
+
+        response = api_client.post(TOKEN, {"username": user.username, "password": PASSWORD}, format="json")
+
+        assert response.status_code == 401
+
+
+class TestTokenRefresh:
+    def test_rotates_the_refresh_token_and_blacklists_the_old_one(self, api_client, user):
+        old = str(RefreshToken.for_user(user))
+
+        first = api_client.post(REFRESH, {"refresh": old}, format="json")
+        again = api_client.post(REFRESH, {"refresh": old}, format="json")
+
+        assert first.status_code == 200
+        assert set(first.json()) == {"access", "refresh"}
+        assert first.json()["refresh"] != old
+        assert again.status_code == 401
+        assert again.json()["code"] == "token_not_valid"
+
+    def test_refuses_a_tampered_token(self, api_client, user):
+        token = str(RefreshToken.for_user(user))
+
+        response = api_client.post(REFRESH, {"refresh": token[:-4] + "AAAA"}, format="json")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_not_valid"
+
+
+class TestLogout:
+    def test_blacklists_the_refresh_token(self, auth_client):
+        refresh = str(RefreshToken.for_user(auth_client.user))
+
+        response = auth_client.post(LOGOUT, {"refresh": refresh}, format="json")
+        reuse = auth_client.post(REFRESH, {"refresh": refresh}, format="json")
+
+        assert response.status_code == 204
+        assert reuse.status_code == 401
+
+    def test_needs_a_signed_in_user(self, api_client, user):
+        response = api_client.post(LOGOUT, {"refresh": str(RefreshToken.for_user(user))}, format="json")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+
+    def test_refuses_another_users_token(self, auth_client):
+        other = str(RefreshToken.for_user(UserFactory()))
+
+        response = auth_client.post(LOGOUT, {"refresh": other}, format="json")
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "token_not_yours"
+        assert auth_client.post(REFRESH, {"refresh": other}, format="json").status_code == 200
+
+
+class TestMe:
+    def test_shows_the_user_and_their_balance(self, auth_client):
+        user = auth_client.user
+
+        response = auth_client.get(ME)
+
+        assert response.status_code == 200
+        assert response.json() == {
+            "id": user.pk,
+            "username": user.username,
+            "email": user.email,
+            "is_streamer": False,
+            "balance": 0,
+        }
+
+    def test_refuses_no_token(self, api_client):
+        response = api_client.get(ME)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+
+    def test_refuses_an_expired_token(self, api_client, user):
+        token = AccessToken.for_user(user)
+        token.set_exp(lifetime=-timedelta(seconds=1))
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        response = api_client.get(ME)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_not_valid"
+
+    def test_refuses_a_tampered_token(self, api_client, user):
+        token = str(AccessToken.for_user(user))
+        header, payload, signature = token.split(".")
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{signature[::-1]}")
+
+        response = api_client.get(ME)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_not_valid"
+
+    def test_refuses_a_refresh_token_used_as_access(self, api_client, user):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user)}")
+
+        assert api_client.get(ME).status_code == 401
+
+
+class TestUserProfile:
+    def test_shows_public_fields_only(self, api_client):
+        UserFactory(username="neo", is_streamer=True)
+
+        response = api_client.get("/api/users/neo")
+
+        assert response.status_code == 200
+        assert set(response.json()) == {"username", "is_streamer", "date_joined"}
+        assert response.json()["is_streamer"] is True
+
+    def test_answers_404_for_an_unknown_user(self, api_client):
+        response = api_client.get("/api/users/nobody")
+
+        assert response.status_code == 404
+        assert response.json()["code"] == "user_not_found"
+
+    def test_whole_flow_register_token_me(self, api_client):
+        _register(api_client)
+        tokens = api_client.post(
+            TOKEN, {"username": "neo", "password": "follow-the-rabbit-42"}, format="json"
+        )
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
+
+        response = api_client.get(ME)
+
+        assert response.json()["username"] == "neo"

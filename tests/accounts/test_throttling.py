@@ -1,0 +1,93 @@
+import pytest
+
+from accounts.models import User
+from tests.accounts.factories import PASSWORD
+from tests.utils import both_databases
+
+pytestmark = both_databases
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**rates):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+        }
+
+    return set_rates
+
+
+class TestLoginThrottle:
+    def test_allows_ten_attempts_a_minute_per_username_and_address(self, api_client, user):
+        body = {"username": user.username, "password": "wrong-wrong-wrong"}
+        statuses = [api_client.post("/api/auth/token", body, format="json").status_code for _ in range(11)]
+
+        assert statuses == [401] * 10 + [429]
+
+    def test_a_throttled_request_says_so_with_a_code(self, api_client, user, rates):
+        rates(login="1/min")
+        body = {"username": user.username, "password": "wrong-wrong-wrong"}
+        api_client.post("/api/auth/token", body, format="json")
+
+        response = api_client.post("/api/auth/token", {**body, "password": PASSWORD}, format="json")
+
+        assert response.status_code == 429
+        assert response.json()["code"] == "throttled"
+        assert "Retry-After" in response.headers
+
+    def test_counts_each_username_separately(self, api_client, user, rates):
+        rates(login="1/min")
+        api_client.post("/api/auth/token", {"username": "someone", "password": "x"}, format="json")
+
+        response = api_client.post(
+            "/api/auth/token", {"username": user.username, "password": PASSWORD}, format="json"
+        )
+
+        assert response.status_code == 200
+
+    def test_counts_each_address_separately(self, api_client, user, rates):
+        rates(login="1/min")
+        body = {"username": user.username, "password": PASSWORD}
+        api_client.post("/api/auth/token", body, format="json", REMOTE_ADDR="10.0.0.1")
+
+        response = api_client.post("/api/auth/token", body, format="json", REMOTE_ADDR="10.0.0.2")
+
+        assert response.status_code == 200
+
+    def test_throttles_the_sign_in_page_too(self, client, user, rates):
+        rates(login="2/min")
+        body = {"username": user.username, "password": "wrong-wrong-wrong"}
+        statuses = [client.post("/login", body).status_code for _ in range(3)]
+
+        assert statuses == [200, 200, 429]
+
+
+class TestRegisterThrottle:
+    def test_limits_registrations_per_address(self, api_client, rates):
+        rates(register="2/hour")
+        statuses = [
+            api_client.post(
+                "/api/auth/register",
+                {"username": f"u{i}", "email": f"u{i}@example.com", "password": "follow-the-rabbit-42"},
+                format="json",
+            ).status_code
+            for i in range(3)
+        ]
+
+        assert statuses == [201, 201, 429]
+        assert User.objects.count() == 2
+
+
+class TestOtherCalls:
+    def test_limits_anonymous_calls_per_address(self, api_client, user, rates):
+        rates(anon="2/min")
+        statuses = [api_client.get(f"/api/users/{user.username}").status_code for _ in range(3)]
+
+        assert statuses == [200, 200, 429]
+
+    def test_limits_signed_in_calls_per_user(self, auth_client, rates):
+        rates(user="2/min")
+        statuses = [auth_client.get("/api/users/me").status_code for _ in range(3)]
+
+        assert statuses == [200, 200, 429]

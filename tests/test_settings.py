@@ -1,0 +1,86 @@
+"""Settings behaviour, each case in a fresh interpreter with its own environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 10 + "a-long-random-production-secret-0123456789-abcdefghijklmnop",
+    "ALLOWED_HOSTS": "missionhub.example.com",
+}
+
+
+def _run(args, env_overrides, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "EMAIL_PROVIDER"}}
+    env.update({"MISSIONHUB_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "missionhub.settings"})
+    env.update(env_overrides)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path):
+    result = _run(["manage.py", "check"], {"DEBUG": "false"}, tmp_path)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_check_deploy_reports_nothing_in_production(tmp_path):
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "DEBUG"], PRODUCTION, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_development_generates_and_keeps_a_secret_key(tmp_path):
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    first = _run(["-c", f"import django; django.setup(); {code}"], {}, tmp_path)
+    second = _run(["-c", f"import django; django.setup(); {code}"], {}, tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.strip()) >= 50
+    assert first.stdout == second.stdout
+
+
+def test_an_unknown_email_provider_is_a_clear_error(tmp_path):
+    result = _run(["manage.py", "check"], {"EMAIL_PROVIDER": "pigeon"}, tmp_path)
+
+    assert result.returncode != 0
+    assert "EMAIL_PROVIDER='pigeon'" in result.stderr
+
+
+def test_an_email_provider_takes_its_key_from_the_environment(tmp_path):
+    code = "from django.conf import settings; print(settings.EMAIL_BACKEND, settings.ANYMAIL)"
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"],
+        {"EMAIL_PROVIDER": "postmark", "POSTMARK_SERVER_TOKEN": "tok-123"},
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (
+        result.stdout.strip() == "anymail.backends.postmark.EmailBackend {'POSTMARK_SERVER_TOKEN': 'tok-123'}"
+    )
+
+
+def test_postgresql_urls_configure_both_databases(tmp_path):
+    code = (
+        "from django.conf import settings; d = settings.DATABASES; "
+        "print(d['default']['ENGINE'], d['default']['NAME'], d['accounts']['NAME'], "
+        "d['default']['CONN_MAX_AGE'])"
+    )
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"],
+        {
+            "DATABASE_URL": "postgres://app@db.internal:5432/missions",
+            "ACCOUNTS_DATABASE_URL": "postgres://app@db.internal:5432/people",
+        },
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", "missions", "people", "60"]
