@@ -1,10 +1,22 @@
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import selectors
+from missionhub.errors import ErrorSerializer
+from missionhub.fields import CashField
+from missionhub.throttling import MoneyThrottle, UserThrottle
+
+from . import selectors, services
+from .idempotency import (
+    IdempotencyConflict,
+    IdempotentRequest,
+    fingerprint_of,
+    idempotency_replay,
+    key_validate,
+)
 
 
 class UserMeApi(APIView):
@@ -34,3 +46,107 @@ class UserMeApi(APIView):
             "balance": selectors.wallet_balance(user_id=user.pk),
         }
         return Response(self.OutputSerializer(data).data)
+
+
+# --- idempotent POSTs ---------------------------------------------------------------------
+
+
+def idempotent_response(request, *, action, render) -> Response:
+    """Run `action(idempotency)` once per `Idempotency-Key` and answer with `render(result)`.
+
+    Without the header the action simply runs. With it, a stored response for the same
+    request is replayed (header `Idempotent-Replayed: true`) and nothing moves; the same
+    key with a different request is refused (422, `idempotency_key_reused`).
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status_code, body = render(action(None))
+        return Response(body, status=status_code)
+
+    idempotency = IdempotentRequest(
+        user_id=request.user.pk,
+        key=key_validate(key),
+        fingerprint=fingerprint_of(method=request.method, path=request.path, data=request.data),
+        render=render,
+    )
+    for _ in range(3):
+        record = idempotency_replay(request=idempotency)
+        if record is not None:
+            return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
+        try:
+            status_code, body = render(action(idempotency))
+        except IdempotencyConflict:
+            continue  # a twin request committed first: replay its response
+        return Response(body, status=status_code)
+    raise IdempotencyConflict(f"could not settle Idempotency-Key {key!r}")
+
+
+# --- wallet -------------------------------------------------------------------------------
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Repeat the POST safely: the same key and body return the first response and move nothing.",
+)
+
+
+class WalletApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        balance = serializers.IntegerField()
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        return Response({"balance": selectors.wallet_balance(user_id=request.user.pk)})
+
+
+class TopupApi(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [UserThrottle, MoneyThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        amount = CashField(min_setting="MISSIONHUB_TOPUP_MIN", max_setting="MISSIONHUB_TOPUP_MAX")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        amount = serializers.IntegerField()
+        balance = serializers.IntegerField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: ErrorSerializer, 402: ErrorSerializer, 422: ErrorSerializer},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent_response(
+            request,
+            action=lambda idempotency: services.wallet_topup(
+                user_id=request.user.pk, amount=serializer.validated_data["amount"], idempotency=idempotency
+            ),
+            render=lambda topup: (status.HTTP_201_CREATED, dict(self.OutputSerializer(topup).data)),
+        )
+
+
+class WalletTransactionsApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(source="transaction_id")
+        kind = serializers.CharField()
+        amount = serializers.IntegerField(help_text="Signed from the user's side: positive came in.")
+        balance_after = serializers.IntegerField()
+        mission = serializers.IntegerField(source="mission_id", allow_null=True)
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(responses={200: OutputSerializer(many=True)})
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.wallet_history(user_id=request.user.pk), request, view=self
+        )
+        return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

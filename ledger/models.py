@@ -1,5 +1,64 @@
+"""The ledger: accounts, balanced transactions of postings, the mission event log,
+idempotency records and the email outbox.
+
+`Transaction`, `Posting` and `Event` are append-only. The models and querysets refuse
+updates and deletes on every backend; on PostgreSQL triggers refuse them even from raw
+SQL, and a deferred constraint trigger checks at commit that each transaction's
+postings sum to zero.
+"""
+
+import pgtrigger
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+
+
+class AppendOnlyError(Exception):
+    """A row of the ledger's history was about to be changed or removed."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are never updated")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are never deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError(f"{self.model.__name__} rows are never updated")
+
+    def update_or_create(self, *args, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are never updated")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are never updated")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are never deleted")
+
+
+def _append_only_triggers(table: str) -> list:
+    return [
+        pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
+        pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
+        pgtrigger.Trigger(
+            name="append_only_truncate",
+            level=pgtrigger.Statement,
+            when=pgtrigger.Before,
+            operation=pgtrigger.Truncate,
+            func=f"RAISE EXCEPTION 'ledger: {table} is append-only, TRUNCATE refused'; RETURN NULL;",
+        ),
+    ]
 
 
 class Account(models.Model):
@@ -20,7 +79,7 @@ class Account(models.Model):
     mission_id = models.BigIntegerField(null=True, blank=True)
     balance = models.BigIntegerField(default=0)
     version = models.BigIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         constraints = [
@@ -28,6 +87,7 @@ class Account(models.Model):
                 condition=Q(balance__gte=0) | Q(kind="external"),
                 name="ledger_account_balance_non_negative",
             ),
+            models.CheckConstraint(condition=Q(version__gte=0), name="ledger_account_version_non_negative"),
             models.CheckConstraint(
                 condition=(
                     Q(kind="wallet", user_id__isnull=False, mission_id__isnull=True)
@@ -54,3 +114,200 @@ class Account(models.Model):
     def __str__(self):
         owner = self.user_id if self.kind == self.Kind.WALLET else self.mission_id
         return f"{self.kind}:{owner}" if owner else self.kind
+
+
+class Transaction(AppendOnlyModel):
+    """One balanced money movement: its postings sum to zero."""
+
+    class Kind(models.TextChoices):
+        TOPUP = "topup"
+        PLEDGE = "pledge"
+        PAYOUT = "payout"
+        REFUND = "refund"
+        REVERSAL = "reversal"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    mission_id = models.BigIntegerField(null=True, blank=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    # The payment provider's reference of a top-up: one ledger entry per charge. NULL (not
+    # "") for transactions without one, so the unique constraint ignores them.
+    reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mission_id"],
+                condition=Q(kind__in=["payout", "refund"]),
+                name="ledger_transaction_one_settlement_per_mission",
+            ),
+            models.UniqueConstraint(
+                fields=["reference"],
+                condition=Q(reference__isnull=False),
+                name="ledger_transaction_unique_reference",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["topup", "reversal"]) | Q(mission_id__isnull=False),
+                name="ledger_transaction_mission_money_names_its_mission",
+            ),
+        ]
+        indexes = [models.Index(fields=["mission_id", "kind"], name="ledger_tx_mission_kind")]
+        triggers = _append_only_triggers("ledger_transaction")
+
+    def __str__(self):
+        return f"{self.kind} #{self.pk}"
+
+
+class Posting(AppendOnlyModel):
+    """One leg of a transaction: a signed amount on one account.
+
+    `version` numbers the account's postings 1, 2, 3... (unique per account), and
+    `balance_after` is the account's balance once this leg applied, so each account's
+    history is a gap-free chain that can be checked end to end.
+    """
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    amount = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    version = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_amount_non_zero"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="ledger_posting_version_positive"),
+            models.UniqueConstraint(
+                fields=["account", "version"], name="ledger_posting_one_version_per_account"
+            ),
+        ]
+        triggers = [
+            *_append_only_triggers("ledger_posting"),
+            pgtrigger.Trigger(
+                name="postings_sum_to_zero",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func="""
+                    IF (SELECT SUM(amount) FROM ledger_posting
+                        WHERE transaction_id = NEW.transaction_id) <> 0 THEN
+                        RAISE EXCEPTION 'ledger: the postings of transaction % do not sum to zero',
+                            NEW.transaction_id;
+                    END IF;
+                    RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount:+} on {self.account_id} (tx {self.transaction_id})"
+
+
+class Event(AppendOnlyModel):
+    """The mission's event log: one row per thing that happened to it."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created"
+        PLEDGED = "pledged"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+        SETTLED = "settled"
+
+    TERMINAL_KINDS = ("rejected", "succeeded", "failed", "expired", "cancelled")
+
+    mission_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    amount = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mission_id"],
+                condition=Q(kind="created"),
+                name="ledger_event_one_created_per_mission",
+            ),
+            models.UniqueConstraint(
+                fields=["mission_id"],
+                condition=Q(kind__in=["rejected", "succeeded", "failed", "expired", "cancelled"]),
+                name="ledger_event_one_terminal_per_mission",
+            ),
+            models.UniqueConstraint(
+                fields=["mission_id"],
+                condition=Q(kind="settled"),
+                name="ledger_event_one_settled_per_mission",
+            ),
+        ]
+        indexes = [models.Index(fields=["mission_id", "id"], name="ledger_event_mission_id")]
+        triggers = _append_only_triggers("ledger_event")
+
+    def __str__(self):
+        return f"mission {self.mission_id}: {self.kind}"
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a money-moving POST sent with an `Idempotency-Key`.
+
+    Written in the same database transaction as the money it moved; kept 24 hours.
+    """
+
+    user_id = models.BigIntegerField()
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "key"], name="ledger_idempotency_one_per_user_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="ledger_idempotency_created")]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"
+
+
+class Notification(models.Model):
+    """The email outbox: one row per (mission, user, kind), `sent_at` empty until sent.
+
+    A sender claims a row (`claimed_until`) in one short transaction, sends outside
+    any transaction, then marks it sent: no database lock is held during the send.
+    """
+
+    class Kind(models.TextChoices):
+        MISSION_CREATED = "mission_created"  # to the streamer, when a mission names them
+        RESULT = "result"  # to each contributor, once the mission is settled
+        PAYOUT = "payout"  # to the streamer, when a succeeded mission paid them
+
+    mission_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # What the email reports: the refund or the payout in cash units.
+    amount = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(db_default=Now())
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    provider_message_id = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mission_id", "user_id", "kind"], name="ledger_notification_one_per_mission_user_kind"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["mission_id"], name="ledger_notification_unsent", condition=Q(sent_at__isnull=True)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.kind} to {self.user_id} for mission {self.mission_id}"

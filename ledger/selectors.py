@@ -1,4 +1,6 @@
-from .models import Account
+from django.db.models import F, QuerySet, Sum
+
+from .models import Account, Event, Posting, Transaction
 
 
 def wallet_balance(*, user_id: int) -> int:
@@ -9,3 +11,57 @@ def wallet_balance(*, user_id: int) -> int:
         .first()
     )
     return balance or 0
+
+
+def wallet_history(*, user_id: int) -> QuerySet[Posting]:
+    """The postings on the user's wallet, newest first, signed from the user's side.
+
+    Each row carries `kind`, `mission_id` and `created_at` of its transaction.
+    """
+    return (
+        Posting.objects.filter(account__kind=Account.Kind.WALLET, account__user_id=user_id)
+        .annotate(
+            kind=F("transaction__kind"),
+            mission_id=F("transaction__mission_id"),
+            created_at=F("transaction__created_at"),
+        )
+        .order_by("-pk")
+    )
+
+
+def contributor_totals(*, mission_id: int) -> dict[int, int]:
+    """What each contributor put into the mission's escrow: {user_id: total}."""
+    rows = (
+        Posting.objects.filter(
+            account__kind=Account.Kind.ESCROW,
+            account__mission_id=mission_id,
+            transaction__kind=Transaction.Kind.PLEDGE,
+        )
+        .values_list("transaction__actor_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return dict(rows)
+
+
+def has_pledged(*, mission_id: int, user_id: int) -> bool:
+    return Transaction.objects.filter(
+        kind=Transaction.Kind.PLEDGE, mission_id=mission_id, actor_id=user_id
+    ).exists()
+
+
+def escrow_for_mission(*, mission_id: int) -> Account:
+    return Account.objects.get(kind=Account.Kind.ESCROW, mission_id=mission_id)
+
+
+def wallets_by_user(*, user_ids) -> dict[int, int]:
+    """{user_id: wallet account id} for users who have a wallet."""
+    return dict(
+        Account.objects.filter(kind=Account.Kind.WALLET, user_id__in=list(user_ids)).values_list(
+            "user_id", "pk"
+        )
+    )
+
+
+def mission_events(*, mission_id: int) -> QuerySet[Event]:
+    return Event.objects.filter(mission_id=mission_id).order_by("pk")

@@ -9,7 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -75,3 +75,18 @@ def api_exception_handler(exc, context):
             detail = detail.get("detail", exc.default_detail)
         response.data = {"code": code, "detail": str(detail)}
     return response
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every 4xx answer (for the OpenAPI schema)."""
+
+    code = serializers.CharField(help_text="Machine-readable, e.g. insufficient_funds, mission_closed.")
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=FieldErrorSerializer(many=True), required=False, help_text="Invalid input, field by field."
+    )

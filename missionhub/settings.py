@@ -266,6 +266,30 @@ SPECTACULAR_SETTINGS = {
 }
 
 
+# --- MissionHub -------------------------------------------------------------------------
+
+# missions.services: shortest and longest mission a creator may ask for.
+MISSIONHUB_MIN_MISSION_SECONDS = env.int("MISSIONHUB_MIN_MISSION_SECONDS", default=60)
+MISSIONHUB_MAX_MISSION_SECONDS = env.int("MISSIONHUB_MAX_MISSION_SECONDS", default=7 * 24 * 3600)
+# missions beat task: how often the expiry sweep runs.
+MISSIONHUB_EXPIRE_SWEEP_SECONDS = env.int("MISSIONHUB_EXPIRE_SWEEP_SECONDS", default=15)
+# missions and ledger serializers: cash per pledge (the creator's first one too) and per top-up.
+MISSIONHUB_PLEDGE_MIN = env.int("MISSIONHUB_PLEDGE_MIN", default=100)
+MISSIONHUB_PLEDGE_MAX = env.int("MISSIONHUB_PLEDGE_MAX", default=1_000_000)
+MISSIONHUB_TOPUP_MIN = env.int("MISSIONHUB_TOPUP_MIN", default=1_000)
+MISSIONHUB_TOPUP_MAX = env.int("MISSIONHUB_TOPUP_MAX", default=1_000_000)
+# missions.services.mission_settle: the platform's cut of a payout, in basis points (100 = 1%).
+MISSIONHUB_FEE_BPS = env.int("MISSIONHUB_FEE_BPS", default=0)
+# ledger.payments: the class that charges top-ups (the sandbox approves everything).
+MISSIONHUB_PAYMENT_PROVIDER = env.str(
+    "MISSIONHUB_PAYMENT_PROVIDER", default="ledger.payments.SandboxProvider"
+)
+# missions emails: the public address of the site, for links in emails.
+MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# missions.tasks: how many due missions one sweep transaction expires.
+MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
+
+
 # --- Celery -----------------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
@@ -315,7 +339,14 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE: dict = {}
+# Celery beat (django-celery-beat copies it into its tables): the expiry and recovery sweep.
+CELERY_BEAT_SCHEDULE = {
+    "missions-sweep": {
+        "task": "missions.sweep",
+        "schedule": float(MISSIONHUB_EXPIRE_SWEEP_SECONDS),
+        "options": {"expires": float(MISSIONHUB_EXPIRE_SWEEP_SECONDS)},
+    },
+}
 
 
 # --- Email ------------------------------------------------------------------------------
@@ -373,12 +404,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-
-
-# --- MissionHub -------------------------------------------------------------------------
-
-# missions.services: shortest and longest mission a creator may ask for.
-MISSIONHUB_MIN_MISSION_SECONDS = env.int("MISSIONHUB_MIN_MISSION_SECONDS", default=60)
-MISSIONHUB_MAX_MISSION_SECONDS = env.int("MISSIONHUB_MAX_MISSION_SECONDS", default=7 * 24 * 3600)
-# missions beat task: how often the expiry sweep runs.
-MISSIONHUB_EXPIRE_SWEEP_SECONDS = env.int("MISSIONHUB_EXPIRE_SWEEP_SECONDS", default=15)

@@ -9,6 +9,7 @@ api_patterns = [
     # users/me comes before accounts' users/<username>.
     path("", include("ledger.api_urls")),
     path("", include("accounts.api_urls")),
+    path("", include("missions.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -1,0 +1,87 @@
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Now
+
+
+class Mission(models.Model):
+    """A challenge for a streamer with a pot of viewers' cash held in its escrow account.
+
+    Nobody edits a mission after creation: its status moves along the state machine,
+    and `pot` and `contributor_count` follow the pledges, all under the row's lock.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        EXPIRED = "expired"
+        CANCELLED = "cancelled"
+
+    OPEN_STATUSES = (Status.PENDING, Status.ACCEPTED)
+
+    title = models.CharField(max_length=120)
+    description = models.TextField(max_length=2000, blank=True, default="")
+    # Users live in the accounts database: plain ids, resolved in one bulk query per page.
+    streamer_id = models.BigIntegerField()
+    creator_id = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    is_active = models.GeneratedField(
+        expression=Q(status__in=["pending", "accepted"]),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
+    pot = models.BigIntegerField(default=0)
+    contributor_count = models.IntegerField(default=0)
+    deadline = models.DateTimeField()
+    created_at = models.DateTimeField(db_default=Now())
+    decided_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=[
+                        "pending",
+                        "accepted",
+                        "rejected",
+                        "succeeded",
+                        "failed",
+                        "expired",
+                        "cancelled",
+                    ]
+                ),
+                name="missions_mission_status_known",
+            ),
+            models.CheckConstraint(condition=Q(pot__gte=0), name="missions_mission_pot_non_negative"),
+            models.CheckConstraint(
+                condition=Q(contributor_count__gte=0), name="missions_mission_contributors_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(streamer_id=models.F("creator_id")), name="missions_mission_not_for_oneself"
+            ),
+            models.CheckConstraint(
+                condition=Q(settled_at__isnull=True) | ~Q(status__in=["pending", "accepted"]),
+                name="missions_mission_settled_only_when_terminal",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["deadline"],
+                name="missions_open_by_deadline",
+                condition=Q(status__in=["pending", "accepted"]),
+            ),
+            models.Index(
+                fields=["decided_at"],
+                name="missions_unsettled",
+                condition=Q(settled_at__isnull=True) & ~Q(status__in=["pending", "accepted"]),
+            ),
+            models.Index(fields=["streamer_id", "-id"], name="missions_by_streamer"),
+            models.Index(fields=["creator_id", "-id"], name="missions_by_creator"),
+            models.Index(fields=["status", "-id"], name="missions_by_status"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.title}"

@@ -2,6 +2,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from missionhub.celery import app as celery_app
 from tests.accounts.factories import UserFactory
 
 
@@ -18,6 +19,39 @@ def _fast_password_hashing(settings, request):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher."""
     if "argon2" not in request.keywords:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class TaskQueue:
+    """Stands in for the broker in tests that run no worker: records what was sent and
+    runs it in this process on demand, with on-commit callbacks executed."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+
+    def send_task(self, name, args=None, kwargs=None, **options):
+        self.sent.append((name, dict(kwargs or {})))
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.sent]
+
+    def run_all(self) -> None:
+        from django.test import TestCase
+
+        while self.sent:
+            name, kwargs = self.sent.pop(0)
+            with TestCase.captureOnCommitCallbacks(using="default", execute=True):
+                celery_app.tasks[name].apply(kwargs=kwargs, throw=True)
+
+
+@pytest.fixture(autouse=True)
+def task_queue(request, monkeypatch):
+    """Tests marked `worker` use the real broker; the others get a TaskQueue."""
+    if "worker" in request.keywords:
+        yield None
+        return
+    queue = TaskQueue()
+    monkeypatch.setattr(celery_app, "send_task", queue.send_task)
+    yield queue
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""Writes to the ledger. Every cash movement goes through `transaction_post`.
+
+Lock order, everywhere: the mission row first (taken by the missions app), then
+accounts by ascending id. Locks are held only for local statements: no email, broker
+call or HTTP request runs inside a money transaction.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from django.db import connections, transaction
+from django.db.models import Case, F, Value, When
+
+from .errors import InsufficientFunds, UnbalancedTransaction
+from .idempotency import IdempotentRequest, idempotency_claim, idempotency_complete
+from .models import Account, Event, Posting, Transaction
+from .payments import payment_provider
+
+
+def _require_transaction() -> None:
+    if not connections["default"].in_atomic_block:
+        raise RuntimeError("ledger writes must run inside the caller's database transaction")
+
+
+def system_account(kind: str) -> Account:
+    """The one `external` or `fees` account, created on first use."""
+    account, _ = Account.objects.get_or_create(kind=kind)
+    return account
+
+
+def wallet_get_or_create(*, user_id: int) -> Account:
+    account, _ = Account.objects.get_or_create(kind=Account.Kind.WALLET, user_id=user_id)
+    return account
+
+
+def escrow_create(*, mission_id: int) -> Account:
+    return Account.objects.create(kind=Account.Kind.ESCROW, mission_id=mission_id)
+
+
+def transaction_post(
+    *,
+    kind: str,
+    legs: Mapping[int, int],
+    mission_id: int | None = None,
+    actor_id: int | None = None,
+    reference: str | None = None,
+) -> Transaction:
+    """Write one balanced transaction: `legs` maps account id -> signed amount.
+
+    Runs inside the caller's database transaction. Locks the accounts by ascending id,
+    refuses to take any account but `external` below zero (InsufficientFunds, naming
+    nothing: the caller knows whose wallet it was), then writes the transaction, its
+    postings and the accounts' new balances and versions in three statements however
+    many legs there are.
+    """
+    _require_transaction()
+    legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
+    if len(legs) < 2 or sum(legs.values()) != 0:
+        raise UnbalancedTransaction(f"{kind}: legs {legs} do not balance")
+
+    accounts = list(Account.objects.select_for_update().filter(pk__in=legs).order_by("pk"))
+    if len(accounts) != len(legs):
+        raise UnbalancedTransaction(f"{kind}: unknown account in {sorted(legs)}")
+    for account in accounts:
+        if account.balance + legs[account.pk] < 0 and account.kind != Account.Kind.EXTERNAL:
+            raise InsufficientFunds()
+
+    tx = Transaction.objects.create(kind=kind, mission_id=mission_id, actor_id=actor_id, reference=reference)
+    Posting.objects.bulk_create(
+        Posting(
+            transaction=tx,
+            account_id=account.pk,
+            amount=legs[account.pk],
+            balance_after=account.balance + legs[account.pk],
+            version=account.version + 1,
+        )
+        for account in accounts
+    )
+    Account.objects.filter(pk__in=legs).update(
+        balance=F("balance") + Case(*(When(pk=pk, then=Value(amount)) for pk, amount in legs.items())),
+        version=F("version") + 1,
+    )
+    return tx
+
+
+def event_append(
+    *, mission_id: int, kind: str, actor_id: int | None = None, amount: int | None = None
+) -> Event:
+    """The only writer of `Event` rows. Its post_save signal enqueues the event's task on commit."""
+    _require_transaction()
+    event = Event(mission_id=mission_id, kind=kind, actor_id=actor_id, amount=amount)
+    event.save(using="default")
+    return event
+
+
+@dataclass(frozen=True)
+class Topup:
+    id: int
+    amount: int
+    balance: int
+
+
+def wallet_topup(*, user_id: int, amount: int, idempotency: IdempotentRequest | None = None) -> Topup:
+    """Charge the payment provider, then move `amount` from `external` into the wallet.
+
+    The charge happens before the database transaction; its reference is unique in the
+    ledger, so one charge is recorded once. Raises PaymentDeclined, IdempotencyConflict.
+    """
+    charge = payment_provider().charge(
+        user_id=user_id, amount=amount, idempotency_key=idempotency.key if idempotency else None
+    )
+    with transaction.atomic(using="default", durable=True):
+        record = idempotency_claim(request=idempotency)
+        external = system_account(Account.Kind.EXTERNAL)
+        wallet = wallet_get_or_create(user_id=user_id)
+        tx = transaction_post(
+            kind=Transaction.Kind.TOPUP,
+            legs={external.pk: -charge.amount, wallet.pk: charge.amount},
+            actor_id=user_id,
+            reference=charge.reference,
+        )
+        wallet.refresh_from_db(fields=["balance"])
+        result = Topup(id=tx.pk, amount=charge.amount, balance=wallet.balance)
+        idempotency_complete(record=record, request=idempotency, result=result)
+    return result

@@ -1,0 +1,123 @@
+"""The ledger's invariants, checked from its rows. Each check returns what it found broken."""
+
+from django.db.models import Count, F, Max, Q, Sum, Window
+from django.db.models.functions import Lag
+
+from .models import Account, Event, Posting, Transaction
+
+
+def unbalanced_transactions() -> list[str]:
+    rows = (
+        Transaction.objects.annotate(total=Sum("postings__amount"), legs=Count("postings"))
+        .filter(Q(legs__lt=2) | ~Q(total=0))
+        .order_by("pk")
+        .values_list("pk", "kind", "total", "legs")
+    )
+    return [f"transaction {pk} ({kind}): {legs} legs summing to {total}" for pk, kind, total, legs in rows]
+
+
+def cached_balances_off() -> list[str]:
+    """An account's cached balance and version against the sum and count of its postings."""
+    rows = (
+        Account.objects.annotate(
+            posted=Sum("postings__amount", default=0),
+            postings_count=Count("postings"),
+            last=Max("postings__version"),
+        )
+        .filter(
+            ~Q(balance=F("posted"))
+            | ~Q(version=F("postings_count"))
+            | ~Q(version=F("last")) & Q(version__gt=0)
+        )
+        .order_by("pk")
+        .values_list("pk", "kind", "balance", "posted", "version", "postings_count")
+    )
+    return [
+        f"account {pk} ({kind}): cached balance {balance} / version {version}, "
+        f"postings sum {posted} over {count}"
+        for pk, kind, balance, posted, version, count in rows
+    ]
+
+
+def broken_chains() -> list[str]:
+    """Each posting's balance_after is the previous one's plus its amount, and the last
+    one equals the account's cached balance; versions run 1, 2, 3..."""
+    problems = []
+    rows = (
+        Posting.objects.annotate(
+            previous=Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("version").asc()),
+            previous_version=Window(
+                Lag("version"), partition_by=F("account_id"), order_by=F("version").asc()
+            ),
+        )
+        .order_by("account_id", "version")
+        .values_list("pk", "account_id", "amount", "balance_after", "version", "previous", "previous_version")
+        .iterator(chunk_size=5000)
+    )
+    last = {}
+    for pk, account_id, amount, balance_after, version, previous, previous_version in rows:
+        expected_previous = 0 if previous is None else previous
+        if balance_after != expected_previous + amount:
+            problems.append(
+                f"posting {pk} on account {account_id}: {expected_previous} {amount:+} != {balance_after}"
+            )
+        if version != (previous_version or 0) + 1:
+            problems.append(
+                f"posting {pk} on account {account_id}: version {version} after {previous_version}"
+            )
+        last[account_id] = balance_after
+    for pk, balance in Account.objects.filter(pk__in=last).values_list("pk", "balance"):
+        if balance != last[pk]:
+            problems.append(f"account {pk}: cached balance {balance} but last balance_after {last[pk]}")
+    return problems
+
+
+def negative_balances() -> list[str]:
+    rows = (
+        Account.objects.filter(balance__lt=0).exclude(kind=Account.Kind.EXTERNAL).values_list("pk", "balance")
+    )
+    return [f"account {pk}: negative balance {balance}" for pk, balance in rows]
+
+
+def settled_escrows_not_empty() -> list[str]:
+    settled = Event.objects.filter(kind=Event.Kind.SETTLED).values("mission_id")
+    rows = (
+        Account.objects.filter(kind=Account.Kind.ESCROW, mission_id__in=settled)
+        .exclude(balance=0)
+        .values_list("mission_id", "balance")
+    )
+    return [f"mission {mission_id}: settled but its escrow holds {balance}" for mission_id, balance in rows]
+
+
+def settlements_without_event() -> list[str]:
+    settled = set(Event.objects.filter(kind=Event.Kind.SETTLED).values_list("mission_id", flat=True))
+    paid = set(
+        Transaction.objects.filter(kind__in=[Transaction.Kind.PAYOUT, Transaction.Kind.REFUND]).values_list(
+            "mission_id", flat=True
+        )
+    )
+    return [
+        f"mission {mission_id}: payout or refund without a settled event"
+        for mission_id in sorted(paid - settled)
+    ]
+
+
+def total_not_zero() -> list[str]:
+    total = Account.objects.aggregate(total=Sum("balance", default=0))["total"]
+    return [] if total == 0 else [f"all balances sum to {total}, not 0"]
+
+
+CHECKS = {
+    "transactions balance": unbalanced_transactions,
+    "cached balances match postings": cached_balances_off,
+    "posting chains are unbroken": broken_chains,
+    "no account below zero but external": negative_balances,
+    "settled missions' escrows are empty": settled_escrows_not_empty,
+    "every settlement has its event": settlements_without_event,
+    "all balances sum to zero": total_not_zero,
+}
+
+
+def ledger_verify() -> dict[str, list[str]]:
+    """{check name: problems}; every list empty means the ledger is sound."""
+    return {name: check() for name, check in CHECKS.items()}

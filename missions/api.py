@@ -1,0 +1,174 @@
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger.api import IDEMPOTENCY_HEADER, idempotent_response
+from missionhub.errors import ErrorSerializer
+from missionhub.fields import CashField, SettingRangeIntegerField
+from missionhub.throttling import AnonThrottle, MoneyThrottle, UserThrottle
+
+from . import selectors, services
+from .models import Mission
+
+
+class MissionOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    streamer = serializers.CharField(source="streamer_username", help_text="The streamer's username.")
+    creator = serializers.CharField(source="creator_username", help_text="The creator's username.")
+    status = serializers.ChoiceField(choices=Mission.Status.choices)
+    is_active = serializers.BooleanField()
+    pot = serializers.IntegerField()
+    contributor_count = serializers.IntegerField()
+    deadline = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    settled_at = serializers.DateTimeField(allow_null=True)
+
+
+def mission_data(mission: Mission) -> dict:
+    return dict(MissionOutputSerializer(selectors.missions_attach_usernames([mission])[0]).data)
+
+
+def _pledge_amount() -> CashField:
+    return CashField(min_setting="MISSIONHUB_PLEDGE_MIN", max_setting="MISSIONHUB_PLEDGE_MAX")
+
+
+MONEY_THROTTLES = [AnonThrottle, UserThrottle, MoneyThrottle]
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+class MissionListCreateApi(APIView):
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    throttle_classes = MONEY_THROTTLES
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Mission.Status.choices, required=False)
+        streamer = serializers.CharField(required=False, max_length=150)
+        creator = serializers.CharField(required=False, max_length=150)
+        active = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    class InputSerializer(serializers.Serializer):
+        title = serializers.CharField(max_length=120)
+        description = serializers.CharField(max_length=2000, allow_blank=True, default="")
+        streamer = serializers.CharField(max_length=150, help_text="The streamer's username.")
+        amount = _pledge_amount()
+        duration_seconds = SettingRangeIntegerField(
+            min_setting="MISSIONHUB_MIN_MISSION_SECONDS", max_setting="MISSIONHUB_MAX_MISSION_SECONDS"
+        )
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: MissionOutputSerializer(many=True), 400: ErrorSerializer},
+    )
+    def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(
+            selectors.mission_list(**filters.validated_data), request, view=self
+        )
+        missions = selectors.missions_attach_usernames(page)
+        return paginator.get_paginated_response(MissionOutputSerializer(missions, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: MissionOutputSerializer, 422: ErrorSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent_response(
+            request,
+            action=lambda idempotency: services.mission_create(
+                creator_id=request.user.pk, idempotency=idempotency, **serializer.validated_data
+            ),
+            render=lambda mission: (status.HTTP_201_CREATED, mission_data(mission)),
+        )
+
+
+class MissionDetailApi(APIView):
+    """A mission. Nobody edits or deletes one: PUT, PATCH and DELETE answer 405."""
+
+    @extend_schema(responses={200: MissionOutputSerializer, 404: ErrorSerializer})
+    def get(self, request, mission_id: int):
+        return Response(mission_data(selectors.mission_get(mission_id=mission_id)))
+
+
+class PledgeApi(APIView):
+    permission_classes = [IsAuthenticatedOrReadOnly]
+    throttle_classes = MONEY_THROTTLES
+
+    class InputSerializer(serializers.Serializer):
+        amount = _pledge_amount()
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        amount = serializers.IntegerField()
+        pot = serializers.IntegerField()
+        balance = serializers.IntegerField(help_text="The pledger's wallet balance afterwards.")
+
+    class ContributorSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        amount = serializers.IntegerField()
+
+    @extend_schema(responses={200: ContributorSerializer(many=True), 404: ErrorSerializer})
+    def get(self, request, mission_id: int):
+        contributors = selectors.mission_contributors(mission_id=mission_id)
+        return Response(self.ContributorSerializer(contributors, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, 409: ErrorSerializer, 422: ErrorSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+    )
+    def post(self, request, mission_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return idempotent_response(
+            request,
+            action=lambda idempotency: services.pledge_create(
+                mission_id=mission_id,
+                user_id=request.user.pk,
+                amount=serializer.validated_data["amount"],
+                idempotency=idempotency,
+            ),
+            render=lambda pledge: (status.HTTP_201_CREATED, dict(self.OutputSerializer(pledge).data)),
+        )
+
+
+class MissionDecideApi(APIView):
+    """The mission's streamer accepts, rejects, succeeds or fails it, before its deadline."""
+
+    permission_classes = [IsAuthenticated]
+    decision = ""  # set per URL: accept, reject, success or fail
+
+    @extend_schema(request=None, responses={200: MissionOutputSerializer, 409: ErrorSerializer, **ERRORS})
+    def post(self, request, mission_id: int):
+        mission = services.mission_decide(
+            mission_id=mission_id, user_id=request.user.pk, action=self.decision
+        )
+        return Response(mission_data(mission))
+
+
+class MissionEventsApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        kind = serializers.CharField()
+        actor = serializers.CharField(allow_null=True, help_text="Username; empty for the system (expiry).")
+        amount = serializers.IntegerField(allow_null=True)
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(
+        responses={200: OutputSerializer(many=True), 404: ErrorSerializer},
+        parameters=[OpenApiParameter("mission_id", int, OpenApiParameter.PATH)],
+    )
+    def get(self, request, mission_id: int):
+        return Response(
+            self.OutputSerializer(selectors.mission_timeline(mission_id=mission_id), many=True).data
+        )

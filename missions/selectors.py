@@ -1,0 +1,74 @@
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+
+from accounts.selectors import user_get_by_username, usernames_by_id
+from ledger import selectors as ledger_selectors
+
+from .errors import MissionNotFound
+from .models import Mission
+
+
+def mission_list(
+    *,
+    status: str | None = None,
+    streamer: str | None = None,
+    creator: str | None = None,
+    active: bool | None = None,
+) -> QuerySet[Mission]:
+    """Missions, newest first, filtered by status, streamer/creator username and activity."""
+    missions = Mission.objects.order_by("-pk")
+    if status:
+        missions = missions.filter(status=status)
+    if active is not None:
+        missions = missions.filter(is_active=active)
+    for field, username in (("streamer_id", streamer), ("creator_id", creator)):
+        if username:
+            user = user_get_by_username(username=username)
+            missions = missions.filter(**{field: user.pk}) if user else missions.none()
+    return missions
+
+
+def mission_get(*, mission_id: int) -> Mission:
+    mission = Mission.objects.filter(pk=mission_id).first()
+    if mission is None:
+        raise MissionNotFound()
+    return mission
+
+
+def missions_attach_usernames(missions: Iterable[Mission]) -> list[Mission]:
+    """Set `streamer_username` and `creator_username` with one query on the accounts database."""
+    missions = list(missions)
+    names = usernames_by_id(user_ids={m.streamer_id for m in missions} | {m.creator_id for m in missions})
+    for mission in missions:
+        mission.streamer_username = names.get(mission.streamer_id, "")
+        mission.creator_username = names.get(mission.creator_id, "")
+    return missions
+
+
+def mission_contributors(*, mission_id: int) -> list[dict]:
+    """Contributors and what each put in, biggest first (ties: earliest user first)."""
+    mission_get(mission_id=mission_id)
+    totals = ledger_selectors.contributor_totals(mission_id=mission_id)
+    names = usernames_by_id(user_ids=totals)
+    rows = [
+        {"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals.items()
+    ]
+    return sorted(rows, key=lambda row: (-row["amount"], row["user_id"]))
+
+
+def mission_timeline(*, mission_id: int) -> list[dict]:
+    """The mission's events in order, each with its actor's username."""
+    mission_get(mission_id=mission_id)
+    events = list(ledger_selectors.mission_events(mission_id=mission_id))
+    names = usernames_by_id(user_ids={e.actor_id for e in events if e.actor_id})
+    return [
+        {
+            "id": e.pk,
+            "kind": e.kind,
+            "actor": names.get(e.actor_id) if e.actor_id else None,
+            "amount": e.amount,
+            "created_at": e.created_at,
+        }
+        for e in events
+    ]

@@ -1,0 +1,438 @@
+"""Writes for missions: create, pledge, decide, cancel, expire, settle, email.
+
+Lock order (the same in every function): the mission row first, then ledger accounts by
+ascending id (inside `ledger.services.transaction_post`). A money transaction holds its
+locks only for local statements; emails and broker calls happen after commit.
+
+The database's clock is the only clock: deadlines, decisions and settlement times are
+`now()` of the database, compared and stored in SQL.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Now
+from django.template.loader import render_to_string
+
+from accounts.models import User
+from accounts.selectors import user_get_by_username
+from ledger import selectors as ledger_selectors
+from ledger.idempotency import (
+    IdempotentRequest,
+    idempotency_claim,
+    idempotency_complete,
+    idempotency_records_purge,
+)
+from ledger.models import Account, Event, Notification, Transaction
+from ledger.services import (
+    escrow_create,
+    event_append,
+    system_account,
+    transaction_post,
+    wallet_get_or_create,
+)
+from ledger.signals import task_enqueue
+
+from .errors import (
+    EmailSendFailed,
+    InvalidDuration,
+    InvalidTransition,
+    MissionClosed,
+    MissionNotFound,
+    NotAStreamer,
+    NotMissionStreamer,
+    OwnMission,
+    StreamerCannotPledge,
+    StreamerNotFound,
+)
+from .models import Mission
+
+logger = logging.getLogger(__name__)
+
+S = Mission.Status
+
+# action -> (statuses it may start from, status it leads to)
+TRANSITIONS = {
+    "accept": ((S.PENDING,), S.ACCEPTED),
+    "reject": ((S.PENDING,), S.REJECTED),
+    "success": ((S.PENDING, S.ACCEPTED), S.SUCCEEDED),
+    "fail": ((S.PENDING, S.ACCEPTED), S.FAILED),
+}
+TERMINAL_EVENT = {
+    S.REJECTED: Event.Kind.REJECTED,
+    S.SUCCEEDED: Event.Kind.SUCCEEDED,
+    S.FAILED: Event.Kind.FAILED,
+    S.EXPIRED: Event.Kind.EXPIRED,
+    S.CANCELLED: Event.Kind.CANCELLED,
+}
+# How long a sender owns a claimed email before another may try it.
+EMAIL_CLAIM = timedelta(minutes=5)
+# Terminal missions and unsent emails older than this are enqueued again by the sweep.
+RECOVERY_GRACE = timedelta(seconds=30)
+
+
+def _in_future(seconds: int) -> ExpressionWrapper:
+    return ExpressionWrapper(Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField())
+
+
+def _locked(mission_id: int) -> Mission:
+    """The mission row, locked, with `past_deadline` judged by the database's clock."""
+    mission = (
+        Mission.objects.select_for_update()
+        .annotate(past_deadline=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()))
+        .filter(pk=mission_id)
+        .first()
+    )
+    if mission is None:
+        raise MissionNotFound()
+    return mission
+
+
+# --- create and pledge -------------------------------------------------------------------
+
+
+def mission_create(
+    *,
+    creator_id: int,
+    streamer: str,
+    title: str,
+    description: str,
+    amount: int,
+    duration_seconds: int,
+    idempotency: IdempotentRequest | None = None,
+) -> Mission:
+    """Create a mission for `streamer` with the creator's `amount` as its first pledge.
+
+    One database transaction: the mission, its escrow account, the pledge, the `created`
+    event and the streamer's email in the outbox. Raises StreamerNotFound, NotAStreamer,
+    OwnMission, InvalidDuration, InsufficientFunds, IdempotencyConflict.
+    """
+    if (
+        not settings.MISSIONHUB_MIN_MISSION_SECONDS
+        <= duration_seconds
+        <= settings.MISSIONHUB_MAX_MISSION_SECONDS
+    ):
+        raise InvalidDuration()
+    streamer_user = user_get_by_username(username=streamer)
+    if streamer_user is None:
+        raise StreamerNotFound()
+    if not streamer_user.is_streamer:
+        raise NotAStreamer()
+    if streamer_user.pk == creator_id:
+        raise OwnMission()
+
+    with transaction.atomic(using="default", durable=True):
+        record = idempotency_claim(request=idempotency)
+        mission = Mission.objects.create(
+            title=title,
+            description=description,
+            streamer_id=streamer_user.pk,
+            creator_id=creator_id,
+            pot=amount,
+            contributor_count=1,
+            deadline=_in_future(duration_seconds),
+        )
+        escrow = escrow_create(mission_id=mission.pk)
+        wallet = wallet_get_or_create(user_id=creator_id)
+        transaction_post(
+            kind=Transaction.Kind.PLEDGE,
+            legs={wallet.pk: -amount, escrow.pk: amount},
+            mission_id=mission.pk,
+            actor_id=creator_id,
+        )
+        Notification.objects.create(
+            mission_id=mission.pk,
+            user_id=streamer_user.pk,
+            kind=Notification.Kind.MISSION_CREATED,
+            amount=amount,
+        )
+        event_append(mission_id=mission.pk, kind=Event.Kind.CREATED, actor_id=creator_id, amount=amount)
+        mission.refresh_from_db()
+        idempotency_complete(record=record, request=idempotency, result=mission)
+    return mission
+
+
+@dataclass(frozen=True)
+class Pledge:
+    id: int
+    amount: int
+    pot: int
+    balance: int
+
+
+def pledge_create(
+    *, mission_id: int, user_id: int, amount: int, idempotency: IdempotentRequest | None = None
+) -> Pledge:
+    """Move `amount` from the user's wallet into the mission's escrow.
+
+    Locks the mission row (so no decision slips in between), then the two accounts by
+    ascending id. Raises MissionNotFound, StreamerCannotPledge, MissionClosed,
+    InsufficientFunds, IdempotencyConflict.
+    """
+    with transaction.atomic(using="default", durable=True):
+        record = idempotency_claim(request=idempotency)
+        mission = _locked(mission_id)
+        if mission.streamer_id == user_id:
+            raise StreamerCannotPledge()
+        if mission.status not in Mission.OPEN_STATUSES or mission.past_deadline:
+            raise MissionClosed()
+        first_pledge = not ledger_selectors.has_pledged(mission_id=mission_id, user_id=user_id)
+        wallet = wallet_get_or_create(user_id=user_id)
+        escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
+        tx = transaction_post(
+            kind=Transaction.Kind.PLEDGE,
+            legs={wallet.pk: -amount, escrow.pk: amount},
+            mission_id=mission_id,
+            actor_id=user_id,
+        )
+        Mission.objects.filter(pk=mission_id).update(
+            pot=F("pot") + amount, contributor_count=F("contributor_count") + int(first_pledge)
+        )
+        event_append(mission_id=mission_id, kind=Event.Kind.PLEDGED, actor_id=user_id, amount=amount)
+        wallet.refresh_from_db(fields=["balance"])
+        result = Pledge(id=tx.pk, amount=amount, pot=mission.pot + amount, balance=wallet.balance)
+        idempotency_complete(record=record, request=idempotency, result=result)
+    return result
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+def _close(mission: Mission, *, status: str, actor_id: int | None) -> None:
+    """Set a terminal status and append its event; the event's task settles the mission."""
+    Mission.objects.filter(pk=mission.pk).update(status=status, decided_at=Now())
+    event_append(mission_id=mission.pk, kind=TERMINAL_EVENT[status], actor_id=actor_id, amount=mission.pot)
+
+
+def mission_decide(*, mission_id: int, user_id: int, action: str) -> Mission:
+    """The streamer accepts, rejects, succeeds or fails the mission, before its deadline.
+
+    Locks the mission row. Raises MissionNotFound, NotMissionStreamer, MissionClosed
+    (terminal or past the deadline), InvalidTransition.
+    """
+    allowed_from, target = TRANSITIONS[action]
+    with transaction.atomic(using="default", durable=True):
+        mission = _locked(mission_id)
+        if mission.streamer_id != user_id:
+            raise NotMissionStreamer()
+        if mission.status not in Mission.OPEN_STATUSES or mission.past_deadline:
+            raise MissionClosed()
+        if mission.status not in allowed_from:
+            raise InvalidTransition(f"A {mission.status} mission cannot be {target}.")
+        if target == S.ACCEPTED:
+            Mission.objects.filter(pk=mission_id).update(status=target)
+            event_append(mission_id=mission_id, kind=Event.Kind.ACCEPTED, actor_id=user_id)
+        else:
+            _close(mission, status=target, actor_id=user_id)
+        mission.refresh_from_db()
+    return mission
+
+
+def mission_cancel(*, mission_id: int, staff_id: int) -> Mission:
+    """Staff cancel an open mission; every contributor is refunded. Raises MissionClosed."""
+    with transaction.atomic(using="default", durable=True):
+        mission = _locked(mission_id)
+        if mission.status not in Mission.OPEN_STATUSES:
+            raise MissionClosed()
+        _close(mission, status=S.CANCELLED, actor_id=staff_id)
+        mission.refresh_from_db()
+    return mission
+
+
+def missions_expire_due(*, batch_size: int) -> int:
+    """Expire up to `batch_size` open missions past their deadline; returns how many.
+
+    `SKIP LOCKED` (PostgreSQL) passes over missions another sweep or a pledge holds, so
+    two beats or workers never wait on each other or expire a mission twice.
+    """
+    with transaction.atomic(using="default", durable=True):
+        due = list(
+            Mission.objects.select_for_update(skip_locked=True)
+            .filter(status__in=Mission.OPEN_STATUSES, deadline__lte=Now())
+            .order_by("deadline", "pk")[:batch_size]
+        )
+        for mission in due:
+            _close(mission, status=S.EXPIRED, actor_id=None)
+    return len(due)
+
+
+# --- settlement ----------------------------------------------------------------------------
+
+
+def mission_settle(*, mission_id: int) -> bool:
+    """Pay the pot out (succeeded) or refund every contributor (any other ending), once.
+
+    Locks the mission row, then the accounts. Returns False when there was nothing to do
+    (unknown, still open, or already settled), so a task delivered twice pays once; the
+    unique settlement constraint backs that up. Contributors' refunds are one set-based
+    write; the outbox rows for the result emails commit with the money.
+    """
+    with transaction.atomic(using="default", durable=True):
+        mission = Mission.objects.select_for_update().filter(pk=mission_id).first()
+        if mission is None or mission.is_active or mission.settled_at is not None:
+            return False
+        escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
+        pot = escrow.balance
+        totals = ledger_selectors.contributor_totals(mission_id=mission_id)
+        if mission.status == S.SUCCEEDED:
+            fee = pot * settings.MISSIONHUB_FEE_BPS // 10_000
+            streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
+            fees = system_account(Account.Kind.FEES)
+            legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
+            if fee:
+                legs[fees.pk] = fee
+            kind = Transaction.Kind.PAYOUT
+            notifications = [(mission.streamer_id, Notification.Kind.PAYOUT, pot - fee)]
+            notifications += [(uid, Notification.Kind.RESULT, pot - fee) for uid in totals]
+        else:
+            wallets = ledger_selectors.wallets_by_user(user_ids=totals)
+            legs = {escrow.pk: -pot}
+            legs.update({wallets[user_id]: total for user_id, total in totals.items()})
+            kind = Transaction.Kind.REFUND
+            notifications = [(uid, Notification.Kind.RESULT, total) for uid, total in totals.items()]
+        if pot:
+            transaction_post(kind=kind, legs=legs, mission_id=mission_id)
+        Notification.objects.bulk_create(
+            [
+                Notification(mission_id=mission_id, user_id=uid, kind=k, amount=amt)
+                for uid, k, amt in notifications
+            ],
+            ignore_conflicts=True,
+        )
+        Mission.objects.filter(pk=mission_id).update(settled_at=Now())
+        event_append(mission_id=mission_id, kind=Event.Kind.SETTLED, amount=pot)
+    return True
+
+
+# --- email ---------------------------------------------------------------------------------
+
+
+def _claim(notification_id: int) -> bool:
+    """Take the email for this sender (a short autocommit UPDATE): True if it is ours."""
+    claimed = (
+        Notification.objects.filter(pk=notification_id, sent_at__isnull=True)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
+        .update(claimed_until=ExpressionWrapper(Now() + Value(EMAIL_CLAIM), output_field=DateTimeField()),
+                attempts=F("attempts") + 1)
+    )  # fmt: skip
+    return claimed == 1
+
+
+def _message(notification: Notification, mission: Mission, user: User) -> EmailMultiAlternatives:
+    context = {
+        "notification": notification,
+        "mission": mission,
+        "user": user,
+        "mission_url": f"{settings.MISSIONHUB_SITE_URL}/missions/{mission.pk}",
+    }
+    template = f"emails/{notification.kind}"
+    subject = render_to_string(f"{template}_subject.txt", context).strip()
+    message = EmailMultiAlternatives(subject, render_to_string(f"{template}.txt", context), to=[user.email])
+    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    return message
+
+
+def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
+    """Send the mission's unsent emails of these kinds; returns how many went out.
+
+    Each email is claimed, sent outside any transaction, then marked sent: at most one
+    sender handles it at a time, and a sent email is never sent again. Raises
+    EmailSendFailed (after trying the others) when the provider refused any.
+    """
+    pending = list(
+        Notification.objects.filter(mission_id=mission_id, kind__in=kinds, sent_at__isnull=True).order_by(
+            "pk"
+        )
+    )
+    if not pending:
+        return 0
+    mission = Mission.objects.get(pk=mission_id)
+    mission.streamer_username = (
+        User.objects.filter(pk=mission.streamer_id).values_list("username", flat=True).first()
+    )
+    users = User.objects.in_bulk({n.user_id for n in pending})
+    sent, failed = 0, 0
+    for notification in pending:
+        user = users.get(notification.user_id)
+        if user is None or not _claim(notification.pk):
+            continue
+        try:
+            message = _message(notification, mission, user)
+            message.send()
+        except Exception as exc:
+            logger.warning("email %s for mission %s failed", notification.kind, mission_id, exc_info=True)
+            Notification.objects.filter(pk=notification.pk).update(
+                claimed_until=None, last_error=str(exc)[:1000]
+            )
+            failed += 1
+            continue
+        status = getattr(message, "anymail_status", None)
+        Notification.objects.filter(pk=notification.pk).update(
+            sent_at=Now(), last_error="", provider_message_id=(status.message_id or "") if status else ""
+        )
+        sent += 1
+    if failed:
+        raise EmailSendFailed(f"{failed} email(s) for mission {mission_id} failed")
+    return sent
+
+
+# --- the sweep -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    expired: int
+    settlements_enqueued: int
+    emails_enqueued: int
+    idempotency_purged: int
+
+
+def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
+    """Beat's periodic job: expire due missions in bounded batches, enqueue again what a
+    lost message left undone (unsettled terminal missions, unsent emails), and forget
+    old idempotency records."""
+    expired = 0
+    for _ in range(max_batches):
+        done = missions_expire_due(batch_size=batch_size)
+        expired += done
+        if done < batch_size:
+            break
+
+    grace = ExpressionWrapper(Now() - Value(RECOVERY_GRACE), output_field=DateTimeField())
+    unsettled = list(
+        Mission.objects.filter(is_active=False, settled_at__isnull=True, decided_at__lt=grace)
+        .order_by("decided_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    for mission_id in unsettled:
+        task_enqueue("missions.settle_mission", mission_id=mission_id)
+
+    unsent = (
+        Notification.objects.filter(sent_at__isnull=True, created_at__lt=grace)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
+        .values_list("mission_id", "kind")
+        .distinct()
+        .order_by()[:500]
+    )
+    tasks = set()
+    for mission_id, kind in unsent:
+        name = (
+            "missions.notify_streamer"
+            if kind == Notification.Kind.MISSION_CREATED
+            else "missions.notify_contributors"
+        )
+        tasks.add((name, mission_id))
+    for name, mission_id in sorted(tasks):
+        task_enqueue(name, mission_id=mission_id)
+
+    return SweepReport(
+        expired=expired,
+        settlements_enqueued=len(unsettled),
+        emails_enqueued=len(tasks),
+        idempotency_purged=idempotency_records_purge(),
+    )
