@@ -146,7 +146,5 @@ class WalletTransactionsApi(APIView):
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request):
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(
-            selectors.wallet_history(user_id=request.user.pk), request, view=self
-        )
+        page = paginator.paginate_queryset(selectors.wallet_history(user_id=request.user.pk), request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

@@ -80,9 +80,7 @@ def idempotency_claim(*, request: IdempotentRequest | None) -> IdempotencyRecord
         raise IdempotencyConflict() from exc
 
 
-def idempotency_complete(
-    *, record: IdempotencyRecord | None, request: IdempotentRequest | None, result
-) -> None:
+def idempotency_complete(*, record: IdempotencyRecord | None, request: IdempotentRequest | None, result) -> None:
     """Store the response inside the caller's transaction (last, after the money moved)."""
     if record is None or request is None:
         return

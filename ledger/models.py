@@ -176,9 +176,7 @@ class Posting(AppendOnlyModel):
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_posting_amount_non_zero"),
             models.CheckConstraint(condition=Q(version__gte=1), name="ledger_posting_version_positive"),
-            models.UniqueConstraint(
-                fields=["account", "version"], name="ledger_posting_one_version_per_account"
-            ),
+            models.UniqueConstraint(fields=["account", "version"], name="ledger_posting_one_version_per_account"),
         ]
         triggers = [
             *_append_only_triggers("ledger_posting"),
@@ -304,9 +302,7 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["mission_id"], name="ledger_notification_unsent", condition=Q(sent_at__isnull=True)
-            )
+            models.Index(fields=["mission_id"], name="ledger_notification_unsent", condition=Q(sent_at__isnull=True))
         ]
 
     def __str__(self):

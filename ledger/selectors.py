@@ -6,9 +6,7 @@ from .models import Account, Event, Posting, Transaction
 def wallet_balance(*, user_id: int) -> int:
     """The user's cash; a user who never received any has no wallet row yet and 0."""
     balance = (
-        Account.objects.filter(kind=Account.Kind.WALLET, user_id=user_id)
-        .values_list("balance", flat=True)
-        .first()
+        Account.objects.filter(kind=Account.Kind.WALLET, user_id=user_id).values_list("balance", flat=True).first()
     )
     return balance or 0
 
@@ -45,9 +43,7 @@ def contributor_totals(*, mission_id: int) -> dict[int, int]:
 
 
 def has_pledged(*, mission_id: int, user_id: int) -> bool:
-    return Transaction.objects.filter(
-        kind=Transaction.Kind.PLEDGE, mission_id=mission_id, actor_id=user_id
-    ).exists()
+    return Transaction.objects.filter(kind=Transaction.Kind.PLEDGE, mission_id=mission_id, actor_id=user_id).exists()
 
 
 def escrow_for_mission(*, mission_id: int) -> Account:
@@ -57,9 +53,7 @@ def escrow_for_mission(*, mission_id: int) -> Account:
 def wallets_by_user(*, user_ids) -> dict[int, int]:
     """{user_id: wallet account id} for users who have a wallet."""
     return dict(
-        Account.objects.filter(kind=Account.Kind.WALLET, user_id__in=list(user_ids)).values_list(
-            "user_id", "pk"
-        )
+        Account.objects.filter(kind=Account.Kind.WALLET, user_id__in=list(user_ids)).values_list("user_id", "pk")
     )
 
 

@@ -83,9 +83,7 @@ def transaction_post(
     return tx
 
 
-def event_append(
-    *, mission_id: int, kind: str, actor_id: int | None = None, amount: int | None = None
-) -> Event:
+def event_append(*, mission_id: int, kind: str, actor_id: int | None = None, amount: int | None = None) -> Event:
     """The only writer of `Event` rows. Its post_save signal enqueues the event's task on commit."""
     _require_transaction()
     event = Event(mission_id=mission_id, kind=kind, actor_id=actor_id, amount=amount)

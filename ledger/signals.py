@@ -39,6 +39,4 @@ def task_enqueue(name: str, *, mission_id: int) -> bool:
 @receiver(post_save, sender=Event, dispatch_uid="ledger.event_enqueue_task_on_commit")
 def event_enqueue_task_on_commit(sender, instance: Event, created: bool, **kwargs) -> None:
     if created and (name := EVENT_TASKS.get(instance.kind)):
-        transaction.on_commit(
-            partial(task_enqueue, name, mission_id=instance.mission_id), using="default", robust=True
-        )
+        transaction.on_commit(partial(task_enqueue, name, mission_id=instance.mission_id), using="default", robust=True)

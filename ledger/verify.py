@@ -24,17 +24,12 @@ def cached_balances_off() -> list[str]:
             postings_count=Count("postings"),
             last=Max("postings__version"),
         )
-        .filter(
-            ~Q(balance=F("posted"))
-            | ~Q(version=F("postings_count"))
-            | ~Q(version=F("last")) & Q(version__gt=0)
-        )
+        .filter(~Q(balance=F("posted")) | ~Q(version=F("postings_count")) | ~Q(version=F("last")) & Q(version__gt=0))
         .order_by("pk")
         .values_list("pk", "kind", "balance", "posted", "version", "postings_count")
     )
     return [
-        f"account {pk} ({kind}): cached balance {balance} / version {version}, "
-        f"postings sum {posted} over {count}"
+        f"account {pk} ({kind}): cached balance {balance} / version {version}, postings sum {posted} over {count}"
         for pk, kind, balance, posted, version, count in rows
     ]
 
@@ -46,9 +41,7 @@ def broken_chains() -> list[str]:
     rows = (
         Posting.objects.annotate(
             previous=Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("version").asc()),
-            previous_version=Window(
-                Lag("version"), partition_by=F("account_id"), order_by=F("version").asc()
-            ),
+            previous_version=Window(Lag("version"), partition_by=F("account_id"), order_by=F("version").asc()),
         )
         .order_by("account_id", "version")
         .values_list("pk", "account_id", "amount", "balance_after", "version", "previous", "previous_version")
@@ -58,13 +51,9 @@ def broken_chains() -> list[str]:
     for pk, account_id, amount, balance_after, version, previous, previous_version in rows:
         expected_previous = 0 if previous is None else previous
         if balance_after != expected_previous + amount:
-            problems.append(
-                f"posting {pk} on account {account_id}: {expected_previous} {amount:+} != {balance_after}"
-            )
+            problems.append(f"posting {pk} on account {account_id}: {expected_previous} {amount:+} != {balance_after}")
         if version != (previous_version or 0) + 1:
-            problems.append(
-                f"posting {pk} on account {account_id}: version {version} after {previous_version}"
-            )
+            problems.append(f"posting {pk} on account {account_id}: version {version} after {previous_version}")
         last[account_id] = balance_after
     for pk, balance in Account.objects.filter(pk__in=last).values_list("pk", "balance"):
         if balance != last[pk]:
@@ -73,9 +62,7 @@ def broken_chains() -> list[str]:
 
 
 def negative_balances() -> list[str]:
-    rows = (
-        Account.objects.filter(balance__lt=0).exclude(kind=Account.Kind.EXTERNAL).values_list("pk", "balance")
-    )
+    rows = Account.objects.filter(balance__lt=0).exclude(kind=Account.Kind.EXTERNAL).values_list("pk", "balance")
     return [f"account {pk}: negative balance {balance}" for pk, balance in rows]
 
 
@@ -96,10 +83,7 @@ def settlements_without_event() -> list[str]:
             "mission_id", flat=True
         )
     )
-    return [
-        f"mission {mission_id}: payout or refund without a settled event"
-        for mission_id in sorted(paid - settled)
-    ]
+    return [f"mission {mission_id}: payout or refund without a settled event" for mission_id in sorted(paid - settled)]
 
 
 def total_not_zero() -> list[str]:

@@ -281,9 +281,7 @@ MISSIONHUB_TOPUP_MAX = env.int("MISSIONHUB_TOPUP_MAX", default=1_000_000)
 # missions.services.mission_settle: the platform's cut of a payout, in basis points (100 = 1%).
 MISSIONHUB_FEE_BPS = env.int("MISSIONHUB_FEE_BPS", default=0)
 # ledger.payments: the class that charges top-ups (the sandbox approves everything).
-MISSIONHUB_PAYMENT_PROVIDER = env.str(
-    "MISSIONHUB_PAYMENT_PROVIDER", default="ledger.payments.SandboxProvider"
-)
+MISSIONHUB_PAYMENT_PROVIDER = env.str("MISSIONHUB_PAYMENT_PROVIDER", default="ledger.payments.SandboxProvider")
 # missions emails: the public address of the site, for links in emails.
 MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # missions.tasks: how many due missions one sweep transaction expires.
@@ -313,9 +311,7 @@ else:
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",
     default=(
-        CELERY_BROKER_URL
-        if CELERY_BROKER_URL.startswith("redis")
-        else "file://" + str(VAR_DIR / "celery-results")
+        CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "file://" + str(VAR_DIR / "celery-results")
     ),
 )
 if CELERY_RESULT_BACKEND.startswith("file://"):
@@ -365,9 +361,7 @@ _EMAIL_PROVIDER_KEYS = {
 EMAIL_PROVIDER = env.str("EMAIL_PROVIDER", default="")
 if EMAIL_PROVIDER:
     if EMAIL_PROVIDER not in _EMAIL_PROVIDER_KEYS:
-        raise ImproperlyConfigured(
-            f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} is not one of {sorted(_EMAIL_PROVIDER_KEYS)}."
-        )
+        raise ImproperlyConfigured(f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} is not one of {sorted(_EMAIL_PROVIDER_KEYS)}.")
     EMAIL_BACKEND = f"anymail.backends.{EMAIL_PROVIDER}.EmailBackend"
     ANYMAIL = {key: env.str(key) for key in _EMAIL_PROVIDER_KEYS[EMAIL_PROVIDER]}
 else:

@@ -69,9 +69,7 @@ class MissionListCreateApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(
-            selectors.mission_list(**filters.validated_data), request, view=self
-        )
+        page = paginator.paginate_queryset(selectors.mission_list(**filters.validated_data), request, view=self)
         missions = selectors.missions_attach_usernames(page)
         return paginator.get_paginated_response(MissionOutputSerializer(missions, many=True).data)
 
@@ -150,9 +148,7 @@ class MissionDecideApi(APIView):
 
     @extend_schema(request=None, responses={200: MissionOutputSerializer, 409: ErrorSerializer, **ERRORS})
     def post(self, request, mission_id: int):
-        mission = services.mission_decide(
-            mission_id=mission_id, user_id=request.user.pk, action=self.decision
-        )
+        mission = services.mission_decide(mission_id=mission_id, user_id=request.user.pk, action=self.decision)
         return Response(mission_data(mission))
 
 
@@ -169,6 +165,4 @@ class MissionEventsApi(APIView):
         parameters=[OpenApiParameter("mission_id", int, OpenApiParameter.PATH)],
     )
     def get(self, request, mission_id: int):
-        return Response(
-            self.OutputSerializer(selectors.mission_timeline(mission_id=mission_id), many=True).data
-        )
+        return Response(self.OutputSerializer(selectors.mission_timeline(mission_id=mission_id), many=True).data)

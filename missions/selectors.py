@@ -51,9 +51,7 @@ def mission_contributors(*, mission_id: int) -> list[dict]:
     mission_get(mission_id=mission_id)
     totals = ledger_selectors.contributor_totals(mission_id=mission_id)
     names = usernames_by_id(user_ids=totals)
-    rows = [
-        {"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals.items()
-    ]
+    rows = [{"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals.items()]
     return sorted(rows, key=lambda row: (-row["amount"], row["user_id"]))
 
 

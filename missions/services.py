@@ -112,11 +112,7 @@ def mission_create(
     event and the streamer's email in the outbox. Raises StreamerNotFound, NotAStreamer,
     OwnMission, InvalidDuration, InsufficientFunds, IdempotencyConflict.
     """
-    if (
-        not settings.MISSIONHUB_MIN_MISSION_SECONDS
-        <= duration_seconds
-        <= settings.MISSIONHUB_MAX_MISSION_SECONDS
-    ):
+    if not settings.MISSIONHUB_MIN_MISSION_SECONDS <= duration_seconds <= settings.MISSIONHUB_MAX_MISSION_SECONDS:
         raise InvalidDuration()
     streamer_user = user_get_by_username(username=streamer)
     if streamer_user is None:
@@ -298,10 +294,7 @@ def mission_settle(*, mission_id: int) -> bool:
         if pot:
             transaction_post(kind=kind, legs=legs, mission_id=mission_id)
         Notification.objects.bulk_create(
-            [
-                Notification(mission_id=mission_id, user_id=uid, kind=k, amount=amt)
-                for uid, k, amt in notifications
-            ],
+            [Notification(mission_id=mission_id, user_id=uid, kind=k, amount=amt) for uid, k, amt in notifications],
             ignore_conflicts=True,
         )
         Mission.objects.filter(pk=mission_id).update(settled_at=Now())
@@ -345,16 +338,12 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
     EmailSendFailed (after trying the others) when the provider refused any.
     """
     pending = list(
-        Notification.objects.filter(mission_id=mission_id, kind__in=kinds, sent_at__isnull=True).order_by(
-            "pk"
-        )
+        Notification.objects.filter(mission_id=mission_id, kind__in=kinds, sent_at__isnull=True).order_by("pk")
     )
     if not pending:
         return 0
     mission = Mission.objects.get(pk=mission_id)
-    mission.streamer_username = (
-        User.objects.filter(pk=mission.streamer_id).values_list("username", flat=True).first()
-    )
+    mission.streamer_username = User.objects.filter(pk=mission.streamer_id).values_list("username", flat=True).first()
     users = User.objects.in_bulk({n.user_id for n in pending})
     sent, failed = 0, 0
     for notification in pending:
@@ -366,9 +355,7 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
             message.send()
         except Exception as exc:
             logger.warning("email %s for mission %s failed", notification.kind, mission_id, exc_info=True)
-            Notification.objects.filter(pk=notification.pk).update(
-                claimed_until=None, last_error=str(exc)[:1000]
-            )
+            Notification.objects.filter(pk=notification.pk).update(claimed_until=None, last_error=str(exc)[:1000])
             failed += 1
             continue
         status = getattr(message, "anymail_status", None)
@@ -422,9 +409,7 @@ def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
     tasks = set()
     for mission_id, kind in unsent:
         name = (
-            "missions.notify_streamer"
-            if kind == Notification.Kind.MISSION_CREATED
-            else "missions.notify_contributors"
+            "missions.notify_streamer" if kind == Notification.Kind.MISSION_CREATED else "missions.notify_contributors"
         )
         tasks.add((name, mission_id))
     for name, mission_id in sorted(tasks):

@@ -1,9 +1,40 @@
+import pgtrigger
 import pytest
 from django.core.cache import cache
+from django.core.management.commands import flush
 from rest_framework.test import APIClient
 
+from ledger.verify import ledger_verify
 from missionhub.celery import app as celery_app
 from tests.accounts.factories import UserFactory
+
+# Transactional tests end with `flush`, which TRUNCATEs every table; the ledger's
+# append-only triggers refuse that on PostgreSQL, as they should anywhere but here.
+_flush_handle = flush.Command.handle
+
+
+def _flush_ignoring_ledger_triggers(self, *args, **options):
+    with pgtrigger.ignore():
+        return _flush_handle(self, *args, **options)
+
+
+flush.Command.handle = _flush_ignoring_ledger_triggers
+
+
+@pytest.fixture(autouse=True)
+def _ledger_stays_sound(request):
+    """After every test that touches the database, every invariant of the ledger holds.
+
+    Tests that break the ledger on purpose are marked `ledger_unsound`.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or "ledger_unsound" in request.keywords:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")  # set up first, so torn down after this check
+    yield
+    problems = {name: found for name, found in ledger_verify().items() if found}
+    assert not problems, f"ledger_verify after the test: {problems}"
 
 
 @pytest.fixture(autouse=True)
@@ -37,6 +68,7 @@ class TaskQueue:
     def run_all(self) -> None:
         from django.test import TestCase
 
+        celery_app.loader.import_default_modules()  # the autodiscovered tasks modules
         while self.sent:
             name, kwargs = self.sent.pop(0)
             with TestCase.captureOnCommitCallbacks(using="default", execute=True):

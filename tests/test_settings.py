@@ -62,9 +62,7 @@ def test_an_email_provider_takes_its_key_from_the_environment(tmp_path):
     )
 
     assert result.returncode == 0, result.stderr
-    assert (
-        result.stdout.strip() == "anymail.backends.postmark.EmailBackend {'POSTMARK_SERVER_TOKEN': 'tok-123'}"
-    )
+    assert result.stdout.strip() == "anymail.backends.postmark.EmailBackend {'POSTMARK_SERVER_TOKEN': 'tok-123'}"
 
 
 def test_postgresql_urls_configure_both_databases(tmp_path):

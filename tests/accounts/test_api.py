@@ -138,16 +138,12 @@ class TestToken:
         assert AccessToken(response.json()["access"])["user_id"] == str(user.pk)
 
     def test_ignores_the_case_of_the_username(self, api_client, user):
-        response = api_client.post(
-            TOKEN, {"username": user.username.upper(), "password": PASSWORD}, format="json"
-        )
+        response = api_client.post(TOKEN, {"username": user.username.upper(), "password": PASSWORD}, format="json")
 
         assert response.status_code == 200
 
     def test_a_wrong_password_and_an_unknown_user_look_the_same(self, api_client, user):
-        wrong = api_client.post(
-            TOKEN, {"username": user.username, "password": "nope-nope-nope"}, format="json"
-        )
+        wrong = api_client.post(TOKEN, {"username": user.username, "password": "nope-nope-nope"}, format="json")
         unknown = api_client.post(TOKEN, {"username": "nobody", "password": "nope-nope-nope"}, format="json")
 
         assert wrong.status_code == unknown.status_code == 401
@@ -275,9 +271,7 @@ class TestUserProfile:
 
     def test_whole_flow_register_token_me(self, api_client):
         _register(api_client)
-        tokens = api_client.post(
-            TOKEN, {"username": "neo", "password": "follow-the-rabbit-42"}, format="json"
-        )
+        tokens = api_client.post(TOKEN, {"username": "neo", "password": "follow-the-rabbit-42"}, format="json")
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.json()['access']}")
 
         response = api_client.get(ME)

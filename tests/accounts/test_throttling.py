@@ -40,9 +40,7 @@ class TestLoginThrottle:
         rates(login="1/min")
         api_client.post("/api/auth/token", {"username": "someone", "password": "x"}, format="json")
 
-        response = api_client.post(
-            "/api/auth/token", {"username": user.username, "password": PASSWORD}, format="json"
-        )
+        response = api_client.post("/api/auth/token", {"username": user.username, "password": PASSWORD}, format="json")
 
         assert response.status_code == 200
 

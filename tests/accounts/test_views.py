@@ -57,9 +57,7 @@ class TestSignupPage:
         assert b"has-error" in response.content
 
     def test_refuses_a_weak_password(self, client):
-        response = client.post(
-            "/signup", {"username": "trinity", "email": "t@example.com", "password": "123"}
-        )
+        response = client.post("/signup", {"username": "trinity", "email": "t@example.com", "password": "123"})
 
         assert response.status_code == 400
         assert not User.objects.exists()

@@ -1,0 +1,156 @@
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from ledger.models import Account, AppendOnlyError, Event, Posting, Transaction
+from ledger.services import event_append, system_account, transaction_post, wallet_get_or_create
+from tests.accounts.factories import UserFactory
+from tests.ledger.factories import fund
+from tests.utils import both_databases, requires_postgresql
+
+pytestmark = both_databases
+
+
+@pytest.fixture
+def funded(db):
+    user = UserFactory()
+    fund(user, 5_000)
+    return user
+
+
+def _rows():
+    return Transaction.objects.count(), Posting.objects.count(), Event.objects.count()
+
+
+class TestAppendOnlyOnEveryBackend:
+    @pytest.mark.parametrize("model", [Transaction, Posting])
+    def test_refuses_to_save_an_existing_row(self, funded, model):
+        row = model.objects.first()
+
+        with pytest.raises(AppendOnlyError):
+            row.save()
+
+    @pytest.mark.parametrize("model", [Transaction, Posting])
+    def test_refuses_to_delete_a_row(self, funded, model):
+        with pytest.raises(AppendOnlyError):
+            model.objects.first().delete()
+
+        assert model.objects.exists()
+
+    @pytest.mark.parametrize("model", [Transaction, Posting, Event])
+    def test_refuses_queryset_update_and_delete(self, funded, model):
+        with pytest.raises(AppendOnlyError):
+            model.objects.all().update(pk=0)
+        with pytest.raises(AppendOnlyError):
+            model.objects.all().delete()
+
+    def test_refuses_to_change_an_event(self, funded):
+        with transaction.atomic():
+            event = event_append(mission_id=1, kind=Event.Kind.PLEDGED, actor_id=funded.pk, amount=5)
+        event.amount = 500
+
+        with pytest.raises(AppendOnlyError):
+            event.save()
+
+
+@requires_postgresql
+class TestAppendOnlyInPostgreSQL:
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "UPDATE ledger_posting SET amount = amount + 1",
+            "DELETE FROM ledger_posting",
+            "UPDATE ledger_transaction SET kind = 'refund'",
+            "DELETE FROM ledger_transaction",
+            "TRUNCATE ledger_posting CASCADE",
+            "TRUNCATE ledger_transaction CASCADE",
+            "UPDATE ledger_event SET amount = 0",
+            "DELETE FROM ledger_event",
+            "TRUNCATE ledger_event",
+        ],
+    )
+    def test_triggers_refuse_raw_sql_that_rewrites_history(self, funded, sql):
+        with transaction.atomic():
+            event_append(mission_id=1, kind=Event.Kind.PLEDGED, actor_id=funded.pk, amount=5)
+        before = _rows()
+
+        with pytest.raises(Exception, match=r"pgtrigger|append-only"), transaction.atomic(), connection.cursor() as c:
+            c.execute("SET CONSTRAINTS ALL IMMEDIATE")  # run the pending zero-sum checks first
+            c.execute(sql)
+
+        assert _rows() == before
+
+    def test_a_transaction_whose_postings_do_not_sum_to_zero_cannot_commit(self, funded):
+        wallet = wallet_get_or_create(user_id=funded.pk)
+
+        with pytest.raises(Exception, match="do not sum to zero"), transaction.atomic():
+            tx = Transaction.objects.create(kind=Transaction.Kind.REVERSAL)
+            Posting.objects.create(transaction=tx, account=wallet, amount=10, balance_after=5_010, version=99)
+            # The deferred trigger runs at commit; force it now inside the savepoint.
+            with connection.cursor() as c:
+                c.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+        assert not Transaction.objects.filter(kind=Transaction.Kind.REVERSAL).exists()
+
+
+class TestDatabaseConstraints:
+    def test_no_account_but_external_goes_below_zero(self, funded):
+        wallet = wallet_get_or_create(user_id=funded.pk)
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Account.objects.filter(pk=wallet.pk).update(balance=-1)
+
+    def test_the_external_account_may_go_below_zero(self, funded):
+        assert system_account(Account.Kind.EXTERNAL).balance == -5_000
+
+    def test_one_wallet_per_user(self, funded):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Account.objects.create(kind=Account.Kind.WALLET, user_id=funded.pk)
+
+    def test_one_escrow_per_mission(self, db):
+        Account.objects.create(kind=Account.Kind.ESCROW, mission_id=7)
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Account.objects.create(kind=Account.Kind.ESCROW, mission_id=7)
+
+    def test_an_account_names_the_owner_its_kind_needs(self, db):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Account.objects.create(kind=Account.Kind.WALLET, mission_id=3)
+
+    def test_one_payout_or_refund_per_mission(self, funded):
+        other = UserFactory()
+        with transaction.atomic():
+            escrow = Account.objects.create(kind=Account.Kind.ESCROW, mission_id=42)
+            wallet = wallet_get_or_create(user_id=funded.pk)
+            transaction_post(kind="pledge", legs={wallet.pk: -200, escrow.pk: 200}, mission_id=42, actor_id=funded.pk)
+            transaction_post(
+                kind="refund", legs={escrow.pk: -100, wallet_get_or_create(user_id=other.pk).pk: 100}, mission_id=42
+            )
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            transaction_post(kind="payout", legs={escrow.pk: -100, wallet.pk: 100}, mission_id=42)
+
+        with transaction.atomic():  # leave the ledger sound: the rest goes back by a reversal
+            transaction_post(kind="reversal", legs={escrow.pk: -100, wallet.pk: 100}, mission_id=42)
+            event_append(mission_id=42, kind=Event.Kind.SETTLED)
+
+    def test_one_terminal_event_and_one_settled_event_per_mission(self, db):
+        with transaction.atomic():
+            event_append(mission_id=9, kind=Event.Kind.SUCCEEDED)
+            event_append(mission_id=9, kind=Event.Kind.SETTLED)
+
+        for kind in (Event.Kind.FAILED, Event.Kind.SETTLED):
+            with pytest.raises(IntegrityError), transaction.atomic():
+                event_append(mission_id=9, kind=kind)
+
+    def test_each_account_version_appears_once(self, funded):
+        wallet = wallet_get_or_create(user_id=funded.pk)
+        external = system_account(Account.Kind.EXTERNAL)
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            tx = Transaction.objects.create(kind=Transaction.Kind.REVERSAL)
+            Posting.objects.bulk_create(
+                [
+                    Posting(transaction=tx, account=wallet, amount=1, balance_after=5_001, version=1),
+                    Posting(transaction=tx, account=external, amount=-1, balance_after=-5_001, version=2),
+                ]
+            )

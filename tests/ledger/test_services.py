@@ -1,0 +1,71 @@
+import pytest
+from django.db import transaction
+
+from ledger.errors import InsufficientFunds, UnbalancedTransaction
+from ledger.models import Account, Posting, Transaction
+from ledger.selectors import wallet_balance
+from ledger.services import system_account, transaction_post, wallet_get_or_create, wallet_topup
+from tests.accounts.factories import UserFactory
+from tests.utils import both_databases
+
+pytestmark = both_databases
+
+
+class TestTransactionPost:
+    def test_moves_cash_and_chains_each_accounts_versions(self, user):
+        wallet_topup(user_id=user.pk, amount=1_000)
+        wallet_topup(user_id=user.pk, amount=2_500)
+
+        postings = list(Posting.objects.filter(account__user_id=user.pk).order_by("version"))
+        assert [(p.amount, p.balance_after, p.version) for p in postings] == [(1_000, 1_000, 1), (2_500, 3_500, 2)]
+        wallet = wallet_get_or_create(user_id=user.pk)
+        assert (wallet.balance, wallet.version) == (3_500, 2)
+
+    def test_writes_many_legs_in_a_constant_number_of_queries(self, django_assert_num_queries):
+        users = UserFactory.create_batch(12)
+        with transaction.atomic():
+            wallets = [wallet_get_or_create(user_id=u.pk) for u in users]
+            external = system_account(Account.Kind.EXTERNAL)
+
+        with django_assert_num_queries(6, using="default"), transaction.atomic():
+            # savepoint, lock accounts, insert transaction, insert postings, update accounts, release
+            transaction_post(kind="topup", legs={external.pk: -1_200, **{w.pk: 100 for w in wallets}})
+
+        assert all(wallet_balance(user_id=u.pk) == 100 for u in users)
+
+    def test_refuses_legs_that_do_not_balance(self, user):
+        with transaction.atomic():
+            wallet = wallet_get_or_create(user_id=user.pk)
+            external = system_account(Account.Kind.EXTERNAL)
+
+        with pytest.raises(UnbalancedTransaction), transaction.atomic():
+            transaction_post(kind="topup", legs={external.pk: -100, wallet.pk: 99})
+
+        assert not Transaction.objects.exists()
+
+    def test_refuses_to_take_a_wallet_below_zero_and_writes_nothing(self, user):
+        wallet_topup(user_id=user.pk, amount=1_000)
+        other = UserFactory()
+        with transaction.atomic():
+            source = wallet_get_or_create(user_id=user.pk)
+            target = wallet_get_or_create(user_id=other.pk)
+
+        with pytest.raises(InsufficientFunds), transaction.atomic():
+            transaction_post(kind="reversal", legs={source.pk: -1_001, target.pk: 1_001})
+
+        assert wallet_balance(user_id=user.pk) == 1_000
+        assert Transaction.objects.count() == 1
+
+    @pytest.mark.django_db(transaction=True, databases=["default", "accounts"])
+    def test_must_run_inside_the_callers_transaction(self, user):
+        with pytest.raises(RuntimeError):
+            transaction_post(kind="topup", legs={1: -1, 2: 1})
+
+
+class TestWalletTopup:
+    def test_takes_cash_from_the_external_account(self, user):
+        topup = wallet_topup(user_id=user.pk, amount=5_000)
+
+        assert (topup.amount, topup.balance) == (5_000, 5_000)
+        assert system_account(Account.Kind.EXTERNAL).balance == -5_000
+        assert Transaction.objects.get(pk=topup.id).reference.startswith("sandbox_")
