@@ -39,16 +39,38 @@ def process_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
+class CeleryProcess:
+    """A `celery` command in its own process, its output in a log file under var/."""
+
+    command: list[str] = []
+
     def __init__(self, env: dict[str, str]):
-        self.log = Path(env.get("MISSIONHUB_VAR_DIR", ROOT / "var")) / f"worker-{uuid.uuid4().hex[:8]}.log"
+        name = self.command[0]
+        self.log = Path(env.get("MISSIONHUB_VAR_DIR", ROOT / "var")) / f"{name}-{uuid.uuid4().hex[:8]}.log"
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._log_file = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "missionhub", "worker", "--pool=solo",
-             "--loglevel=INFO", "--without-mingle", "--without-gossip", "--without-heartbeat"],
+            [sys.executable, "-m", "celery", "-A", "missionhub", *self.command],
             cwd=ROOT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+class BeatProcess(CeleryProcess):
+    command = ["beat", "--loglevel=INFO"]
+
+
+class WorkerProcess(CeleryProcess):
+    command = ["worker", "--pool=solo", "--loglevel=INFO", "--without-mingle", "--without-gossip",
+               "--without-heartbeat"]  # fmt: skip
 
     def wait_until_ready(self, timeout: float = 60) -> None:
         """Until the worker has answered a ping task through the broker."""
@@ -61,12 +83,3 @@ class WorkerProcess:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"the worker did not answer: {self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
