@@ -126,9 +126,7 @@ class TestConcurrentSettlement:
 class TestConcurrentSweeps:
     def test_two_sweeps_expire_each_due_mission_once(self):
         missions = [make_mission() for _ in range(12)]
-        Mission.objects.filter(pk__in=[m.pk for m in missions]).update(
-            deadline=timezone.now() - timedelta(seconds=1)
-        )
+        Mission.objects.filter(pk__in=[m.pk for m in missions]).update(deadline=timezone.now() - timedelta(seconds=1))
 
         results = run_together([lambda: services.missions_expire_due(batch_size=5) for _ in range(4)])
 

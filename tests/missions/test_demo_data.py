@@ -3,12 +3,14 @@ from django.core.management import CommandError, call_command
 
 from accounts.demo import DEMO_PASSWORD
 from accounts.models import User
+from ledger.selectors import wallet_balance
+from missions.models import Mission
 from tests.utils import both_databases
 
 pytestmark = both_databases
 
 
-def test_creates_a_streamer_and_two_viewers_once(settings):
+def test_creates_users_cash_and_a_live_mission_once(settings):
     settings.DEBUG = True
 
     call_command("demo_data")
@@ -19,6 +21,10 @@ def test_creates_a_streamer_and_two_viewers_once(settings):
     assert users["streamer"].is_streamer
     assert not users["viewer1"].is_streamer
     assert users["viewer2"].check_password(DEMO_PASSWORD)
+    assert wallet_balance(user_id=users["viewer1"].pk) == 95_000
+    assert wallet_balance(user_id=users["viewer2"].pk) == 97_500
+    mission = Mission.objects.get()
+    assert (mission.pot, mission.contributor_count, mission.status) == (7_500, 2, "pending")
 
 
 def test_refuses_to_run_without_debug(settings):
