@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from missionhub.errors import MissionHubError
@@ -6,16 +7,16 @@ from missionhub.errors import MissionHubError
 class UsernameTaken(MissionHubError):
     code = "username_taken"
     field = "username"
-    message = "That username is taken."
+    message = _("That username is taken.")
 
 
 class EmailTaken(MissionHubError):
     code = "email_taken"
     field = "email"
-    message = "An account with that email address exists."
+    message = _("An account with that email address exists.")
 
 
 class NotYourToken(MissionHubError):
     code = "token_not_yours"
     http_status = status.HTTP_403_FORBIDDEN
-    message = "That refresh token belongs to another user."
+    message = _("That refresh token belongs to another user.")

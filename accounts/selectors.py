@@ -21,3 +21,15 @@ def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
+
+
+def streamer_suggestions(*, prefix: str, limit: int = 8) -> list[str]:
+    """Streamers' usernames starting with `prefix` (any case), for the new-mission form."""
+    prefix = prefix.strip()
+    if not prefix:
+        return []
+    return list(
+        User.objects.filter(is_streamer=True, is_active=True, username__istartswith=prefix)
+        .order_by("username")
+        .values_list("username", flat=True)[:limit]
+    )

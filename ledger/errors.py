@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from missionhub.errors import MissionHubError
@@ -6,24 +7,24 @@ from missionhub.errors import MissionHubError
 class InsufficientFunds(MissionHubError):
     code = "insufficient_funds"
     field = "amount"
-    message = "Not enough cash in your wallet."
+    message = _("Not enough cash in your wallet.")
 
 
 class IdempotencyKeyReused(MissionHubError):
     code = "idempotency_key_reused"
     http_status = status.HTTP_422_UNPROCESSABLE_ENTITY
-    message = "This Idempotency-Key was used with a different request."
+    message = _("This Idempotency-Key was used with a different request.")
 
 
 class IdempotencyKeyInvalid(MissionHubError):
     code = "idempotency_key_invalid"
-    message = "An Idempotency-Key is 1 to 255 printable ASCII characters."
+    message = _("An Idempotency-Key is 1 to 255 printable ASCII characters.")
 
 
 class PaymentDeclined(MissionHubError):
     code = "payment_declined"
     http_status = status.HTTP_402_PAYMENT_REQUIRED
-    message = "The payment provider declined the top-up."
+    message = _("The payment provider declined the top-up.")
 
 
 class UnbalancedTransaction(Exception):

@@ -11,6 +11,7 @@ import pgtrigger
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Now
+from django.utils.translation import gettext_lazy as _
 
 
 class AppendOnlyError(Exception):
@@ -120,11 +121,11 @@ class Transaction(AppendOnlyModel):
     """One balanced money movement: its postings sum to zero."""
 
     class Kind(models.TextChoices):
-        TOPUP = "topup"
-        PLEDGE = "pledge"
-        PAYOUT = "payout"
-        REFUND = "refund"
-        REVERSAL = "reversal"
+        TOPUP = "topup", _("Top-up")
+        PLEDGE = "pledge", _("Pledge")
+        PAYOUT = "payout", _("Payout")
+        REFUND = "refund", _("Refund")
+        REVERSAL = "reversal", _("Correction")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     mission_id = models.BigIntegerField(null=True, blank=True)
@@ -205,15 +206,15 @@ class Event(AppendOnlyModel):
     """The mission's event log: one row per thing that happened to it."""
 
     class Kind(models.TextChoices):
-        CREATED = "created"
-        PLEDGED = "pledged"
-        ACCEPTED = "accepted"
-        REJECTED = "rejected"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        EXPIRED = "expired"
-        CANCELLED = "cancelled"
-        SETTLED = "settled"
+        CREATED = "created", _("created the mission")
+        PLEDGED = "pledged", _("pledged")
+        ACCEPTED = "accepted", _("accepted the mission")
+        REJECTED = "rejected", _("rejected the mission")
+        SUCCEEDED = "succeeded", _("completed the mission")
+        FAILED = "failed", _("marked the mission failed")
+        EXPIRED = "expired", _("The deadline passed")
+        CANCELLED = "cancelled", _("Cancelled by staff")
+        SETTLED = "settled", _("Settled")
 
     TERMINAL_KINDS = ("rejected", "succeeded", "failed", "expired", "cancelled")
 

@@ -59,3 +59,25 @@ def wallets_by_user(*, user_ids) -> dict[int, int]:
 
 def mission_events(*, mission_id: int) -> QuerySet[Event]:
     return Event.objects.filter(mission_id=mission_id).order_by("pk")
+
+
+def payouts_by_mission(*, user_id: int, mission_ids) -> dict[int, int]:
+    """What the user's wallet received from each of these missions' payouts."""
+    rows = (
+        Posting.objects.filter(
+            account__kind=Account.Kind.WALLET,
+            account__user_id=user_id,
+            transaction__kind=Transaction.Kind.PAYOUT,
+            transaction__mission_id__in=list(mission_ids),
+        )
+        .values_list("transaction__mission_id", "amount")
+        .order_by()
+    )
+    return dict(rows)
+
+
+def earned_total(*, user_id: int) -> int:
+    """Everything the user's wallet received as a streamer's payout."""
+    return Posting.objects.filter(
+        account__kind=Account.Kind.WALLET, account__user_id=user_id, transaction__kind=Transaction.Kind.PAYOUT
+    ).aggregate(total=Sum("amount", default=0))["total"]

@@ -24,7 +24,7 @@ class MissionHubError(Exception):
     field: str | None = None
 
     def __init__(self, message: str | None = None):
-        self.message = message or self.message
+        self.message = str(message or self.message)  # translated into the request's language
         super().__init__(self.message)
 
     def as_data(self) -> dict:

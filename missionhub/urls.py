@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import TemplateView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import health
@@ -15,8 +14,9 @@ api_patterns = [
 ]
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="home.html"), name="home"),
+    path("", include("missions.urls")),
     path("", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

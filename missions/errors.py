@@ -1,3 +1,4 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from missionhub.errors import MissionHubError
@@ -6,55 +7,55 @@ from missionhub.errors import MissionHubError
 class MissionNotFound(MissionHubError):
     code = "mission_not_found"
     http_status = status.HTTP_404_NOT_FOUND
-    message = "No such mission."
+    message = _("No such mission.")
 
 
 class MissionClosed(MissionHubError):
     code = "mission_closed"
     http_status = status.HTTP_409_CONFLICT
-    message = "This mission is closed."
+    message = _("This mission is closed.")
 
 
 class InvalidTransition(MissionHubError):
     code = "invalid_transition"
     http_status = status.HTTP_409_CONFLICT
-    message = "The mission's status does not allow that."
+    message = _("The mission's status does not allow that.")
 
 
 class NotMissionStreamer(MissionHubError):
     code = "not_mission_streamer"
     http_status = status.HTTP_403_FORBIDDEN
-    message = "Only the mission's streamer can decide it."
+    message = _("Only the mission's streamer can decide it.")
 
 
 class StreamerCannotPledge(MissionHubError):
     code = "streamer_cannot_pledge"
     http_status = status.HTTP_403_FORBIDDEN
-    message = "A streamer cannot pledge to their own mission."
+    message = _("A streamer cannot pledge to their own mission.")
 
 
 class StreamerNotFound(MissionHubError):
     code = "streamer_not_found"
     field = "streamer"
-    message = "No user has that username."
+    message = _("No user has that username.")
 
 
 class NotAStreamer(MissionHubError):
     code = "not_a_streamer"
     field = "streamer"
-    message = "That user is not a streamer."
+    message = _("That user is not a streamer.")
 
 
 class OwnMission(MissionHubError):
     code = "own_mission"
     field = "streamer"
-    message = "A streamer cannot create a mission for themselves."
+    message = _("A streamer cannot create a mission for themselves.")
 
 
 class InvalidDuration(MissionHubError):
     code = "invalid_duration"
     field = "duration_seconds"
-    message = "The duration is outside the allowed range."
+    message = _("The duration is outside the allowed range.")
 
 
 class EmailSendFailed(Exception):

@@ -1,9 +1,11 @@
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Now
 
 from accounts.selectors import user_get_by_username, usernames_by_id
 from ledger import selectors as ledger_selectors
+from ledger.models import Notification
 
 from .errors import MissionNotFound
 from .models import Mission
@@ -64,9 +66,44 @@ def mission_timeline(*, mission_id: int) -> list[dict]:
         {
             "id": e.pk,
             "kind": e.kind,
+            "label": e.get_kind_display(),
             "actor": names.get(e.actor_id) if e.actor_id else None,
             "amount": e.amount,
             "created_at": e.created_at,
         }
         for e in events
     ]
+
+
+def missions_live(*, sort: str = "new", streamer: str | None = None) -> QuerySet[Mission]:
+    """Open missions whose deadline has not passed: newest first, or biggest pot first."""
+    missions = mission_list(active=True, streamer=streamer).filter(deadline__gt=Now())
+    return missions.order_by("-pot", "-pk") if sort == "pot" else missions
+
+
+def streamer_missions(*, streamer_id: int) -> tuple[list[Mission], QuerySet[Mission]]:
+    """A streamer's open missions (all of them) and their ended ones (a queryset to page)."""
+    missions = Mission.objects.filter(streamer_id=streamer_id)
+    live = list(missions.filter(is_active=True).order_by("deadline", "pk"))
+    return live, missions.filter(is_active=False).order_by("-pk")
+
+
+def missions_titles(*, mission_ids) -> dict[int, str]:
+    return dict(Mission.objects.filter(pk__in=set(mission_ids) - {None}).values_list("pk", "title"))
+
+
+def monitoring_summary() -> dict:
+    """What staff watch: open and unsettled missions, the email outbox."""
+    missions = Mission.objects.aggregate(
+        open=Count("pk", filter=Q(is_active=True)),
+        overdue=Count("pk", filter=Q(is_active=True, deadline__lte=Now())),
+        unsettled=Count("pk", filter=Q(is_active=False, settled_at__isnull=True)),
+        total=Count("pk"),
+    )
+    emails = Notification.objects.aggregate(
+        unsent=Count("pk", filter=Q(sent_at__isnull=True)),
+        failing=Count("pk", filter=Q(sent_at__isnull=True, attempts__gt=0)),
+        sent=Count("pk", filter=Q(sent_at__isnull=False)),
+    )
+    oldest_unsettled = Mission.objects.filter(is_active=False, settled_at__isnull=True).order_by("decided_at").first()
+    return {"missions": missions, "emails": emails, "oldest_unsettled": oldest_unsettled}

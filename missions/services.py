@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import user_get_by_username
@@ -219,7 +220,10 @@ def mission_decide(*, mission_id: int, user_id: int, action: str) -> Mission:
         if mission.status not in Mission.OPEN_STATUSES or mission.past_deadline:
             raise MissionClosed()
         if mission.status not in allowed_from:
-            raise InvalidTransition(f"A {mission.status} mission cannot be {target}.")
+            raise InvalidTransition(
+                _("A %(status)s mission cannot become %(target)s.")
+                % {"status": mission.get_status_display(), "target": S(target).label}
+            )
         if target == S.ACCEPTED:
             Mission.objects.filter(pk=mission_id).update(status=target)
             event_append(mission_id=mission_id, kind=Event.Kind.ACCEPTED, actor_id=user_id)
