@@ -388,7 +388,7 @@ def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
     lost message left undone (unsettled terminal missions, unsent emails), and forget
     old idempotency records."""
     expired = 0
-    for _ in range(max_batches):
+    for _batch in range(max_batches):
         done = missions_expire_due(batch_size=batch_size)
         expired += done
         if done < batch_size:
