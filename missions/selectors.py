@@ -88,6 +88,15 @@ def streamer_missions(*, streamer_id: int) -> tuple[list[Mission], QuerySet[Miss
     return live, missions.filter(is_active=False).order_by("-pk")
 
 
+def missions_attach_payouts(*, streamer_id: int, missions: Iterable[Mission]) -> list[Mission]:
+    """Set `paid`: what the streamer's wallet received from each mission (0 if nothing)."""
+    missions = list(missions)
+    payouts = ledger_selectors.payouts_by_mission(user_id=streamer_id, mission_ids=[m.pk for m in missions])
+    for mission in missions:
+        mission.paid = payouts.get(mission.pk, 0)
+    return missions
+
+
 def missions_titles(*, mission_ids) -> dict[int, str]:
     return dict(Mission.objects.filter(pk__in=set(mission_ids) - {None}).values_list("pk", "title"))
 

@@ -144,9 +144,7 @@ def streamer_channel(request, username: str):
         raise Http404
     live, past = selectors.streamer_missions(streamer_id=streamer.pk)
     page = Paginator(past, 20).get_page(request.GET.get("page"))
-    payouts = ledger_selectors.payouts_by_mission(user_id=streamer.pk, mission_ids=[m.pk for m in page])
-    for mission in page:
-        mission.paid = payouts.get(mission.pk, 0)
+    selectors.missions_attach_payouts(streamer_id=streamer.pk, missions=page)
     context = {
         "streamer": streamer,
         "live": live,
@@ -187,10 +185,7 @@ def wallet(request):
 
 def _dashboard_context(user) -> dict:
     live, past = selectors.streamer_missions(streamer_id=user.pk)
-    recent = list(past[:20])
-    payouts = ledger_selectors.payouts_by_mission(user_id=user.pk, mission_ids=[m.pk for m in recent])
-    for mission in recent:
-        mission.paid = payouts.get(mission.pk, 0)
+    recent = selectors.missions_attach_payouts(streamer_id=user.pk, missions=past[:20])
     return {
         "live": selectors.missions_attach_usernames(live),
         "recent": recent,
