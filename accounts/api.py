@@ -37,7 +37,7 @@ class RegisterApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            user = services.user_create(**serializer.validated_data)
+            user = services.user_create(**serializer.validated_data, language=request.LANGUAGE_CODE)
         except DjangoValidationError as exc:
             errors = [
                 ErrorDetail(message, code=error.code or "invalid")

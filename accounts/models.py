@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
@@ -15,6 +16,8 @@ class User(AbstractUser):
 
     email = models.EmailField("email address")
     is_streamer = models.BooleanField(default=False)
+    # The language of the user's emails: the one they signed up in.
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
 
     objects = UserManager()
 

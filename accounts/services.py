@@ -6,14 +6,14 @@ from .errors import EmailTaken, UsernameTaken
 from .models import User
 
 
-def user_create(*, username: str, email: str, password: str, is_streamer: bool = False) -> User:
+def user_create(*, username: str, email: str, password: str, is_streamer: bool = False, language: str = "en") -> User:
     """Register a user. Raises UsernameTaken, EmailTaken, django's ValidationError (password).
 
     The case-insensitive unique constraints are the guard; the look-ups before the
     insert only give the common case a precise message.
     """
     email = User.objects.normalize_email(email).strip()
-    user = User(username=username, email=email, is_streamer=is_streamer)
+    user = User(username=username, email=email, is_streamer=is_streamer, language=language)
     validate_password(password, user=user)
     if selectors.username_taken(username=username):
         raise UsernameTaken()

@@ -42,7 +42,7 @@ def signup(request):
             return render(request, "accounts/signup.html", {"form": form}, status=429)
         if form.is_valid():
             try:
-                user = services.user_create(**form.cleaned_data)
+                user = services.user_create(**form.cleaned_data, language=request.LANGUAGE_CODE)
             except ValidationError as exc:
                 form.add_error("password", exc)
             except MissionHubError as exc:

@@ -213,7 +213,7 @@ class Event(AppendOnlyModel):
         SUCCEEDED = "succeeded", _("completed the mission")
         FAILED = "failed", _("marked the mission failed")
         EXPIRED = "expired", _("The deadline passed")
-        CANCELLED = "cancelled", _("Cancelled by staff")
+        CANCELLED = "cancelled", _("cancelled the mission (staff)")
         SETTLED = "settled", _("Settled")
 
     TERMINAL_KINDS = ("rejected", "succeeded", "failed", "expired", "cancelled")

@@ -9,6 +9,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 class MissionHubError(Exception):
     code = "error"
     http_status = status.HTTP_400_BAD_REQUEST
-    message = "The request could not be completed."
+    message = _("The request could not be completed.")
     # The input field the error is about, if any: pages show it next to that field.
     field: str | None = None
 

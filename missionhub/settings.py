@@ -173,6 +173,8 @@ LOGOUT_REDIRECT_URL = "/"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Django formats: our own short date-time per language (missionhub/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["missionhub.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -82,9 +82,10 @@ def missions_live(*, sort: str = "new", streamer: str | None = None) -> QuerySet
 
 
 def streamer_missions(*, streamer_id: int) -> tuple[list[Mission], QuerySet[Mission]]:
-    """A streamer's open missions (all of them) and their ended ones (a queryset to page)."""
+    """A streamer's live missions (all of them) and their ended ones (a queryset to page)."""
     missions = Mission.objects.filter(streamer_id=streamer_id)
-    live = list(missions.filter(is_active=True).order_by("deadline", "pk"))
+    # Past its deadline a mission takes no pledge or decision, even before the sweep expires it.
+    live = list(missions.filter(is_active=True, deadline__gt=Now()).order_by("deadline", "pk"))
     return live, missions.filter(is_active=False).order_by("-pk")
 
 

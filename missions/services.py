@@ -18,7 +18,9 @@ from django.db import transaction
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.models import User
 from accounts.selectors import user_get_by_username
@@ -320,17 +322,31 @@ def _claim(notification_id: int) -> bool:
     return claimed == 1
 
 
+# Why a mission ended, for the result email of a refund.
+END_REASONS = {
+    S.REJECTED: gettext_lazy("%(streamer)s rejected it"),
+    S.FAILED: gettext_lazy("%(streamer)s did not complete it"),
+    S.EXPIRED: gettext_lazy("its deadline passed without a decision"),
+    S.CANCELLED: gettext_lazy("it was cancelled by MissionHub staff"),
+}
+
+
 def _message(notification: Notification, mission: Mission, user: User) -> EmailMultiAlternatives:
-    context = {
-        "notification": notification,
-        "mission": mission,
-        "user": user,
-        "mission_url": f"{settings.MISSIONHUB_SITE_URL}/missions/{mission.pk}",
-    }
+    """The email in the user's language, text and HTML."""
     template = f"emails/{notification.kind}"
-    subject = render_to_string(f"{template}_subject.txt", context).strip()
-    message = EmailMultiAlternatives(subject, render_to_string(f"{template}.txt", context), to=[user.email])
-    message.attach_alternative(render_to_string(f"{template}.html", context), "text/html")
+    with translation.override(user.language):
+        reason = END_REASONS.get(mission.status, "")
+        context = {
+            "notification": notification,
+            "mission": mission,
+            "user": user,
+            "reason": str(reason) % {"streamer": mission.streamer_username} if reason else "",
+            "mission_url": f"{settings.MISSIONHUB_SITE_URL}/missions/{mission.pk}",
+        }
+        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        text, html = render_to_string(f"{template}.txt", context), render_to_string(f"{template}.html", context)
+    message = EmailMultiAlternatives(subject, text, to=[user.email])
+    message.attach_alternative(html, "text/html")
     return message
 
 

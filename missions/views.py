@@ -22,6 +22,7 @@ from ledger.verify import ledger_verify
 from missionhub.errors import MissionHubError
 
 from . import selectors, services
+from .errors import MissionNotFound
 from .forms import QUICK_PLEDGES, QUICK_TOPUPS, DecisionForm, MissionForm, PledgeForm, TopupForm
 
 DECISION_MESSAGES = {
@@ -66,7 +67,11 @@ def home(request):
 
 
 def _mission_context(request, mission_id: int) -> dict:
-    mission = selectors.missions_attach_usernames([selectors.mission_get(mission_id=mission_id)])[0]
+    try:
+        mission = selectors.mission_get(mission_id=mission_id)
+    except MissionNotFound as exc:
+        raise Http404 from exc
+    mission = selectors.missions_attach_usernames([mission])[0]
     user = request.user
     return {
         "mission": mission,
@@ -240,6 +245,6 @@ def overlay(request, username: str):
 @require_GET
 def monitoring(request):
     context = {"summary": selectors.monitoring_summary()}
-    if request.GET.get("verify"):
+    if request.GET.get("verify") == "1":
         context["verify"] = ledger_verify()
     return render(request, "missions/monitoring.html", context)

@@ -989,7 +989,7 @@ class TestSettlement:
         assert len(mail.outbox) == 1
         message = mail.outbox[0]
         assert message.to == [streamer.email]
-        assert "2500" in message.subject
+        assert "2,500" in message.subject
         assert funded_mission.title in message.body
 
     def test_success_pays_the_pot_to_the_streamer(
@@ -1025,12 +1025,12 @@ class TestSettlement:
         assert len(mail.outbox) == 3
         payout = _emails_to(streamer.email)
         assert len(payout) == 1
-        assert "5000" in payout[0].subject
-        assert "5000" in payout[0].body
+        assert "5,000" in payout[0].subject
+        assert "5,000" in payout[0].body
         for user in backers:
             (result,) = _emails_to(user.email)
             assert funded_mission.title in result.subject
-            assert "5000" in result.body
+            assert "5,000" in result.body
         assert not Notification.objects.filter(mission_id=funded_mission.pk, sent_at__isnull=True).exists()
 
     def test_a_fee_goes_to_the_fees_account(
@@ -1047,7 +1047,7 @@ class TestSettlement:
         assert wallet_balance(user_id=streamer.pk) == 4_875
         assert escrow_for_mission(mission_id=funded_mission.pk).balance == 0
         (payout,) = _emails_to(streamer.email)
-        assert "4875" in payout.body
+        assert "4,875" in payout.body
 
     @pytest.mark.parametrize("action", ["reject", "fail"])
     def test_refunds_every_contributor_what_they_put_in(
@@ -1081,7 +1081,7 @@ class TestSettlement:
 
         assert len(mail.outbox) == 2
         assert not _emails_to(streamer.email)
-        for user, refunded in zip(backers, ["3000", "2000"], strict=True):
+        for user, refunded in zip(backers, ["3,000", "2,000"], strict=True):
             (message,) = _emails_to(user.email)
             assert "refunded" in message.subject
             assert f"{refunded} cash" in message.body

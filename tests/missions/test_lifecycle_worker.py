@@ -108,7 +108,7 @@ class TestLifecycleWithARealWorker:
         assert (api.balance(people["alice"]), api.balance(people["bob"])) == (10_000, 5_000)
         assert api.balance(people["streamer"]) == 0
         wait_until_emails_sent(mission["id"], expected=3)  # new mission, two results
-        assert any("2000 cash was refunded" in p.read_text() for p in mail_mentioning(f"bob{suffix}@example.com"))
+        assert any("2,000 cash was refunded" in p.read_text() for p in mail_mentioning(f"bob{suffix}@example.com"))
 
 
 class TestExpiryByBeat:
