@@ -93,7 +93,7 @@ class TestKorean:
         assert '<h1 id="balance-heading">지갑</h1>' in html
         assert '<h2 id="topup-heading">충전</h2>' in html
         assert "테스트 결제 환경이에요. 모든 충전이 승인돼요." in html
-        assert "<th>일시</th><th>내용</th>" in html
+        assert '<th class="optional">일시</th><th>내용</th>' in html
         assert "<td>충전</td>" in html
         assert "로그아웃" in html
         assert "History" not in html

@@ -648,7 +648,7 @@ class TestChannelPage:
         assert b"Still running" in response.content
         assert f'<a href="/missions/{done.pk}">Already won</a>'.encode() in response.content
         assert b"1,500 cash earned from missions" in response.content
-        assert b'<td class="num">1,500</td><td class="num">1,500</td>' in response.content
+        assert b'<td class="num optional">1,500</td><td class="num">1,500</td>' in response.content
 
     def test_is_404_for_a_user_who_is_not_a_streamer(self, client, viewer):
         response = client.get(f"/streamers/{viewer.username}")
