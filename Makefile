@@ -40,5 +40,10 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
+# A table of throughput, latency and statement counts on fresh bench databases (never
+# the developer's): SQLite under var/bench, or DATABASE_URL/ACCOUNTS_DATABASE_URL named *_bench.
+bench: install
+	MISSIONHUB_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench.run
+
 clean:
-	rm -rf var/test .pytest_cache
+	rm -rf var/test var/test-pg var/bench var/bench-pg var/screenshots .pytest_cache

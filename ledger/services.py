@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.db import connections, transaction
-from django.db.models import Case, F, Value, When
 
 from .errors import InsufficientFunds, UnbalancedTransaction
 from .idempotency import IdempotentRequest, idempotency_claim, idempotency_complete
@@ -76,11 +75,29 @@ def transaction_post(
         )
         for account in accounts
     )
-    Account.objects.filter(pk__in=legs).update(
-        balance=F("balance") + Case(*(When(pk=pk, then=Value(amount)) for pk, amount in legs.items())),
-        version=F("version") + 1,
-    )
+    _accounts_apply(legs)
     return tx
+
+
+# Legs per UPDATE statement: two parameters each stays under SQLite's limit of 32,766.
+_APPLY_BATCH = 5_000
+
+
+def _accounts_apply(legs: Mapping[int, int]) -> None:
+    """Add each leg to its account's balance and bump its version: one UPDATE ... FROM a
+    VALUES list per batch of legs, which PostgreSQL and SQLite (3.33+) both run as a join."""
+    table = connections["default"].ops.quote_name(Account._meta.db_table)
+    items = sorted(legs.items())
+    with connections["default"].cursor() as cursor:
+        for start in range(0, len(items), _APPLY_BATCH):
+            batch = items[start : start + _APPLY_BATCH]
+            rows = ", ".join(["(%s, %s)"] * len(batch))
+            cursor.execute(
+                f"WITH legs (account_id, amount) AS (VALUES {rows}) "  # noqa: S608 - only placeholders interpolated
+                f"UPDATE {table} SET balance = {table}.balance + legs.amount, version = {table}.version + 1 "
+                f"FROM legs WHERE {table}.id = legs.account_id",
+                [value for leg in batch for value in leg],
+            )
 
 
 def event_append(*, mission_id: int, kind: str, actor_id: int | None = None, amount: int | None = None) -> Event:

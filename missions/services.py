@@ -284,10 +284,9 @@ def mission_settle(*, mission_id: int) -> bool:
         if mission.status == S.SUCCEEDED:
             fee = pot * settings.MISSIONHUB_FEE_BPS // 10_000
             streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
-            fees = system_account(Account.Kind.FEES)
             legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
             if fee:
-                legs[fees.pk] = fee
+                legs[system_account(Account.Kind.FEES).pk] = fee
             kind = Transaction.Kind.PAYOUT
             notifications = [(mission.streamer_id, Notification.Kind.PAYOUT, pot - fee)]
             notifications += [(uid, Notification.Kind.RESULT, pot - fee) for uid in totals]
