@@ -29,3 +29,10 @@ def user_create(*, username: str, email: str, password: str, is_streamer: bool =
             raise UsernameTaken() from exc
         raise EmailTaken() from exc
     return user
+
+
+def user_language_set(*, user: User, language: str) -> None:
+    """The language of the user's emails."""
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"], using="accounts")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -5,7 +6,8 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods
+from django.views import i18n as i18n_views
+from django.views.decorators.http import require_http_methods, require_POST
 
 from missionhub.errors import MissionHubError
 from missionhub.throttling import LoginThrottle, RegisterThrottle
@@ -52,6 +54,16 @@ def signup(request):
                 messages.success(request, _("Welcome to MissionHub, %(name)s!") % {"name": user.username})
                 return redirect("/")
     return render(request, "accounts/signup.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_POST
+def language_switch(request):
+    """Django's set_language, and the signed-in user's emails follow the new language."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        services.user_language_set(user=request.user, language=language)
+    return response
 
 
 @require_http_methods(["GET", "POST"])

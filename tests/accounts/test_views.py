@@ -89,3 +89,31 @@ class TestLogoutPage:
         response = client.post("/logout")
 
         assert response.status_code == 403
+
+
+class TestLanguageSwitch:
+    def test_a_signed_in_users_emails_follow_the_switch(self, client, user):
+        client.force_login(user)
+
+        response = client.post("/i18n/setlang/", {"language": "ko", "next": "/"})
+
+        assert response.status_code == 302
+        user.refresh_from_db()
+        assert user.language == "ko"
+
+    def test_an_unknown_language_changes_nothing(self, client, user):
+        client.force_login(user)
+
+        client.post("/i18n/setlang/", {"language": "xx", "next": "/"})
+
+        user.refresh_from_db()
+        assert user.language == "en"
+
+    def test_signing_up_in_korean_keeps_korean_for_emails(self, client):
+        client.post(
+            "/signup",
+            {"username": "minji", "email": "minji@example.com", "password": "follow-the-rabbit-42"},
+            HTTP_ACCEPT_LANGUAGE="ko",
+        )
+
+        assert User.objects.get(username="minji").language == "ko"

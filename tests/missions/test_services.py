@@ -285,3 +285,15 @@ class TestEmailProvider:
         assert notify_streamer.retry_backoff and notify_streamer.retry_backoff_max == 600
         notification = Notification.objects.get(mission_id=mission.pk)
         assert (notification.sent_at, notification.claimed_until) == (None, None)
+
+
+class TestEmailLanguage:
+    def test_each_user_is_written_to_in_the_language_they_chose(self):
+        streamer = UserFactory(is_streamer=True, language="ko")
+        mission = make_mission(streamer=streamer, amount=12_345)
+
+        services.mission_emails_send(mission_id=mission.pk, kinds=("mission_created",))
+
+        (message,) = mail.outbox
+        assert message.subject.startswith("새 미션이 도착했어요")
+        assert "12,345 캐시" in message.body
