@@ -7,6 +7,11 @@ def user_get_by_username(*, username: str) -> User | None:
     return User.objects.filter(username__iexact=username, is_active=True).first()
 
 
+def streamer_get_by_username(*, username: str) -> User | None:
+    """An active streamer with that username (any case), or None."""
+    return User.objects.filter(username__iexact=username, is_active=True, is_streamer=True).first()
+
+
 def username_taken(*, username: str) -> bool:
     return User.objects.filter(username__iexact=username).exists()
 

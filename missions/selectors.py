@@ -5,7 +5,7 @@ from django.db.models.functions import Now
 
 from accounts.selectors import user_get_by_username, usernames_by_id
 from ledger import selectors as ledger_selectors
-from ledger.models import Notification
+from ledger.models import Notification, Transaction
 
 from .errors import MissionNotFound
 from .models import Mission
@@ -98,8 +98,15 @@ def missions_attach_payouts(*, streamer_id: int, missions: Iterable[Mission]) ->
     return missions
 
 
-def missions_titles(*, mission_ids) -> dict[int, str]:
-    return dict(Mission.objects.filter(pk__in=set(mission_ids) - {None}).values_list("pk", "title"))
+def postings_attach_missions(postings: Iterable) -> list:
+    """Set `mission_title` and `kind_label` on wallet-history rows, one query for the titles."""
+    postings = list(postings)
+    mission_ids = {p.mission_id for p in postings} - {None}
+    titles = dict(Mission.objects.filter(pk__in=mission_ids).values_list("pk", "title"))
+    for posting in postings:
+        posting.mission_title = titles.get(posting.mission_id, "")
+        posting.kind_label = Transaction.Kind(posting.kind).label
+    return postings
 
 
 def monitoring_summary() -> dict:

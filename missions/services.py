@@ -54,6 +54,7 @@ from .errors import (
     StreamerNotFound,
 )
 from .models import Mission
+from .selectors import missions_attach_usernames
 
 logger = logging.getLogger(__name__)
 
@@ -361,8 +362,7 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
     )
     if not pending:
         return 0
-    mission = Mission.objects.get(pk=mission_id)
-    mission.streamer_username = User.objects.filter(pk=mission.streamer_id).values_list("username", flat=True).first()
+    (mission,) = missions_attach_usernames([Mission.objects.get(pk=mission_id)])
     users = User.objects.in_bulk({n.user_id for n in pending})
     sent, failed = 0, 0
     for notification in pending:

@@ -14,9 +14,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.selectors import streamer_suggestions, user_get_by_username
+from accounts.selectors import streamer_get_by_username, streamer_suggestions
 from ledger import selectors as ledger_selectors
-from ledger.models import Transaction
 from ledger.services import wallet_topup
 from ledger.verify import ledger_verify
 from missionhub.errors import MissionHubError
@@ -137,15 +136,15 @@ def mission_new(request):
 
 @require_GET
 def streamer_suggest(request):
-    """`<option>`s for the streamer field's datalist (htmx), or JSON-free plain HTML."""
+    """`<option>`s of streamers' usernames for the new-mission form's datalist (htmx)."""
     names = streamer_suggestions(prefix=request.GET.get("streamer", "")[:150])
     return render(request, "missions/_streamer_options.html", {"names": names})
 
 
 @require_GET
 def streamer_channel(request, username: str):
-    streamer = user_get_by_username(username=username)
-    if streamer is None or not streamer.is_streamer:
+    streamer = streamer_get_by_username(username=username)
+    if streamer is None:
         raise Http404
     live, past = selectors.streamer_missions(streamer_id=streamer.pk)
     page = Paginator(past, 20).get_page(request.GET.get("page"))
@@ -172,10 +171,7 @@ def wallet(request):
             messages.success(request, _("Added %(amount)s cash to your wallet.") % {"amount": intcomma(topup.amount)})
             return redirect("wallet")
     page = Paginator(ledger_selectors.wallet_history(user_id=request.user.pk), 20).get_page(request.GET.get("page"))
-    titles = selectors.missions_titles(mission_ids=[p.mission_id for p in page])
-    for posting in page:
-        posting.mission_title = titles.get(posting.mission_id, "")
-        posting.kind_label = Transaction.Kind(posting.kind).label
+    selectors.postings_attach_missions(page)
     context = {
         "form": form,
         "quick_topups": QUICK_TOPUPS,
@@ -233,8 +229,8 @@ def mission_decide(request, mission_id: int):
 @require_GET
 def overlay(request, username: str):
     """A transparent browser source for OBS: the streamer's live missions, nothing private."""
-    streamer = user_get_by_username(username=username)
-    if streamer is None or not streamer.is_streamer:
+    streamer = streamer_get_by_username(username=username)
+    if streamer is None:
         raise Http404
     live, _past = selectors.streamer_missions(streamer_id=streamer.pk)
     context = {"streamer": streamer, "live": live}
