@@ -1,7 +1,9 @@
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -10,10 +12,20 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from missionhub.errors import ErrorSerializer
 from missionhub.throttling import LoginThrottle, RegisterThrottle
 
 from . import selectors, services
+from .authentication import TokenRefreshSerializer
 from .errors import NotYourToken
+
+
+def _field_errors(field: str, exc: DjangoValidationError) -> ValidationError:
+    """Django's validation error (the password validators') as the API's, with each code kept."""
+    errors = [
+        ErrorDetail(message, code=error.code or "invalid") for error in exc.error_list for message in error.messages
+    ]
+    return ValidationError({field: errors})
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -39,12 +51,7 @@ class RegisterApi(APIView):
         try:
             user = services.user_create(**serializer.validated_data, language=request.LANGUAGE_CODE)
         except DjangoValidationError as exc:
-            errors = [
-                ErrorDetail(message, code=error.code or "invalid")
-                for error in exc.error_list
-                for message in error.messages
-            ]
-            raise ValidationError({"password": errors}) from exc
+            raise _field_errors("password", exc) from exc
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -58,7 +65,36 @@ class TokenObtainApi(TokenObtainPairView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    """Exchange a refresh token for a new pair; the old refresh token is blacklisted."""
+    """Exchange a refresh token for a new pair; the old refresh token is blacklisted.
+
+    A refresh token issued before the user's password last changed gets 401 `token_not_valid`;
+    one of a deleted or deactivated user gets 401 `no_active_account`.
+    """
+
+    serializer_class = TokenRefreshSerializer
+
+
+class PasswordChangeApi(APIView):
+    """Change your password. Every access and refresh token issued before, on any device,
+    is refused from now on (401 `token_not_valid`): sign in again with the new password."""
+
+    permission_classes = [IsAuthenticated]
+
+    class InputSerializer(serializers.Serializer):
+        old_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+        new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None, 400: ErrorSerializer, 401: ErrorSerializer})
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            services.user_password_change(user=request.user, **serializer.validated_data)
+        except DjangoValidationError as exc:
+            raise _field_errors("new_password", exc) from exc
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            update_session_auth_hash(request, request.user)  # a browser calling with its session stays in
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class LogoutApi(APIView):

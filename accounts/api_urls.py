@@ -7,5 +7,6 @@ urlpatterns = [
     path("auth/token", api.TokenObtainApi.as_view(), name="api-token"),
     path("auth/token/refresh", api.TokenRefreshApi.as_view(), name="api-token-refresh"),
     path("auth/logout", api.LogoutApi.as_view(), name="api-logout"),
+    path("auth/password", api.PasswordChangeApi.as_view(), name="api-password-change"),
     path("users/<str:username>", api.UserProfileApi.as_view(), name="api-user-profile"),
 ]

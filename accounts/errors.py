@@ -20,3 +20,9 @@ class NotYourToken(MissionHubError):
     code = "token_not_yours"
     http_status = status.HTTP_403_FORBIDDEN
     message = _("That refresh token belongs to another user.")
+
+
+class PasswordIncorrect(MissionHubError):
+    code = "password_incorrect"
+    field = "old_password"
+    message = _("That is not your current password.")

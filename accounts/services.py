@@ -1,8 +1,10 @@
 from django.contrib.auth.password_validation import validate_password
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from . import selectors
-from .errors import EmailTaken, UsernameTaken
+from .errors import EmailTaken, PasswordIncorrect, UsernameTaken
 from .models import User
 
 
@@ -36,3 +38,40 @@ def user_language_set(*, user: User, language: str) -> None:
     if user.language != language:
         user.language = language
         user.save(update_fields=["language"], using="accounts")
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> None:
+    """The signed-in user's own change: the old password first. Raises PasswordIncorrect,
+    django's ValidationError (the new password). Revokes as user_password_set does."""
+    if not user.check_password(old_password):
+        raise PasswordIncorrect()
+    user_password_set(user=user, password=new_password)
+
+
+def user_password_set(*, user: User, password: str) -> None:
+    """Set a new password (a change, or a reset through the emailed link) and revoke what the
+    old one let in. Raises django's ValidationError (the password).
+
+    Every token carries a digest of the password hash it was issued under (simplejwt's
+    CHECK_REVOKE_TOKEN), so the new hash alone refuses every access and refresh token issued
+    before (accounts.authentication). The refresh tokens simplejwt recorded are blacklisted
+    too, so the admin shows them revoked. Other browser sessions end because Django checks
+    the session's copy of the password hash on every request.
+    """
+    validate_password(password, user=user)
+    user.set_password(password)
+    with transaction.atomic(using="accounts"):
+        user.save(update_fields=["password"], using="accounts")
+        user_refresh_tokens_revoke(user_id=user.pk)
+
+
+def user_refresh_tokens_revoke(*, user_id: int) -> None:
+    """Blacklist every unexpired refresh token recorded for the user."""
+    live = (
+        OutstandingToken.objects.using("accounts")
+        .filter(user_id=user_id, expires_at__gt=Now(), blacklistedtoken__isnull=True)
+        .values_list("pk", flat=True)
+    )
+    BlacklistedToken.objects.using("accounts").bulk_create(
+        [BlacklistedToken(token_id=pk) for pk in live], ignore_conflicts=True
+    )

@@ -1,10 +1,12 @@
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login, logout
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_http_methods, require_POST
@@ -13,7 +15,8 @@ from missionhub.errors import MissionHubError
 from missionhub.throttling import LoginThrottle, RegisterThrottle
 
 from . import services
-from .forms import SignupForm
+from .errors import PasswordIncorrect
+from .forms import PasswordChangeForm, PasswordResetForm, PasswordResetSetForm, SignupForm
 
 
 def _throttled(request, throttle_class) -> bool:
@@ -73,3 +76,46 @@ def logout_view(request):
         messages.info(request, _("You are signed out."))
         return redirect("/")
     return render(request, "accounts/logout.html")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request):
+    form = PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_password_change(
+                user=request.user,
+                old_password=form.cleaned_data["old_password"],
+                new_password=form.cleaned_data["new_password1"],
+            )
+        except PasswordIncorrect as exc:
+            form.add_error("old_password", exc.message)
+        except ValidationError as exc:
+            form.add_error("new_password1", exc)
+        else:
+            update_session_auth_hash(request, request.user)  # this session stays; the others end
+            messages.success(
+                request, _("Your password is changed. Your other sessions and every API token are signed out.")
+            )
+            return redirect("password-change")
+    return render(request, "accounts/password_change.html", {"form": form}, status=400 if form.errors else 200)
+
+
+# Password reset by email: Django's views, our templates and forms (accounts.forms).
+password_reset = auth_views.PasswordResetView.as_view(
+    form_class=PasswordResetForm,
+    template_name="accounts/password_reset_form.html",
+    email_template_name="accounts/password_reset_email.txt",
+    subject_template_name="accounts/password_reset_subject.txt",
+    success_url=reverse_lazy("password-reset-done"),
+)
+password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    form_class=PasswordResetSetForm,
+    template_name="accounts/password_reset_confirm.html",
+    success_url=reverse_lazy("password-reset-complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/password_reset_complete.html"
+)

@@ -222,7 +222,8 @@ def _rate(name: str, default: str) -> str:
 # Django REST framework.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, also refusing tokens issued before the password last changed.
+        "accounts.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -247,7 +248,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
 }
 
-# simplejwt: short access tokens, rotated refresh tokens blacklisted after use.
+# simplejwt: short access tokens, rotated refresh tokens blacklisted after use; every token
+# carries a digest of the password hash, so a changed password revokes it (accounts.authentication).
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
@@ -255,6 +257,7 @@ SIMPLE_JWT = {
     "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "AUTH_HEADER_TYPES": ("Bearer",),
+    "CHECK_REVOKE_TOKEN": True,
 }
 
 # drf-spectacular: /api/schema and /api/docs.

@@ -6,6 +6,7 @@ CONTRACT_PATHS = {
     "/api/auth/token",
     "/api/auth/token/refresh",
     "/api/auth/logout",
+    "/api/auth/password",
     "/api/users/me",
     "/api/users/{username}",
     "/api/wallet",

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
@@ -13,6 +14,8 @@ REGISTER = "/api/auth/register"
 TOKEN = "/api/auth/token"
 REFRESH = "/api/auth/token/refresh"
 LOGOUT = "/api/auth/logout"
+PASSWORD_CHANGE = "/api/auth/password"
+NEW_PASSWORD = "a-brand-new-secret-77"
 ME = "/api/users/me"
 
 
@@ -179,6 +182,25 @@ class TestTokenRefresh:
         assert response.status_code == 401
         assert response.json()["code"] == "token_not_valid"
 
+    def test_refuses_the_token_of_a_deleted_user(self, api_client, user):
+        token = str(RefreshToken.for_user(user))
+        user.delete()
+
+        response = api_client.post(REFRESH, {"refresh": token}, format="json")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "no_active_account"
+        assert set(response.json()) == {"code", "detail"}
+
+    def test_refuses_the_token_of_a_deactivated_user(self, api_client, user):
+        token = str(RefreshToken.for_user(user))
+        User.objects.filter(pk=user.pk).update(is_active=False)
+
+        response = api_client.post(REFRESH, {"refresh": token}, format="json")
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "no_active_account"
+
 
 class TestLogout:
     def test_blacklists_the_refresh_token(self, auth_client):
@@ -204,6 +226,114 @@ class TestLogout:
         assert response.status_code == 403
         assert response.json()["code"] == "token_not_yours"
         assert auth_client.post(REFRESH, {"refresh": other}, format="json").status_code == 200
+
+
+class TestPasswordChange:
+    def _change(self, client, old_password=PASSWORD, new_password=NEW_PASSWORD):
+        return client.post(PASSWORD_CHANGE, {"old_password": old_password, "new_password": new_password}, format="json")
+
+    def test_changes_the_password(self, auth_client, api_client):
+        user = auth_client.user
+
+        response = self._change(auth_client)
+
+        assert response.status_code == 204
+        assert response.content == b""
+        user.refresh_from_db()
+        assert user.check_password(NEW_PASSWORD)
+        for password, status in [(PASSWORD, 401), (NEW_PASSWORD, 200)]:
+            signin = api_client.post(TOKEN, {"username": user.username, "password": password}, format="json")
+            assert signin.status_code == status
+
+    def test_refuses_a_wrong_old_password(self, auth_client):
+        user = auth_client.user
+        hash_before = user.password
+
+        response = self._change(auth_client, old_password="not-my-password")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "password_incorrect"
+        assert response.json()["errors"]["old_password"][0]["code"] == "password_incorrect"
+        user.refresh_from_db()
+        assert user.password == hash_before
+        assert not BlacklistedToken.objects.exists()
+
+    @pytest.mark.parametrize(
+        ("password", "code"),
+        [
+            ("short1", "password_too_short"),
+            ("password123", "password_too_common"),
+            ("8675309123", "password_entirely_numeric"),
+        ],
+    )
+    def test_refuses_a_weak_new_password_with_the_validators_codes(self, auth_client, password, code):
+        user = auth_client.user
+        hash_before = user.password
+
+        response = self._change(auth_client, new_password=password)
+
+        assert response.status_code == 400
+        assert code in [e["code"] for e in response.json()["errors"]["new_password"]]
+        user.refresh_from_db()
+        assert user.password == hash_before
+
+    def test_refuses_a_new_password_like_the_email_address(self, auth_client):
+        user = auth_client.user
+
+        response = self._change(auth_client, new_password=user.email)
+
+        assert response.status_code == 400
+        assert "password_too_similar" in [e["code"] for e in response.json()["errors"]["new_password"]]
+
+    @pytest.mark.parametrize("missing", ["old_password", "new_password"])
+    def test_refuses_a_missing_field(self, auth_client, missing):
+        body = {"old_password": PASSWORD, "new_password": NEW_PASSWORD}
+        del body[missing]
+        hash_before = auth_client.user.password
+
+        response = auth_client.post(PASSWORD_CHANGE, body, format="json")
+
+        assert response.status_code == 400
+        assert response.json()["errors"][missing][0]["code"] == "required"
+        auth_client.user.refresh_from_db()
+        assert auth_client.user.password == hash_before
+
+    def test_needs_a_signed_in_user(self, api_client, user):
+        hash_before = user.password
+
+        response = self._change(api_client)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "not_authenticated"
+        user.refresh_from_db()
+        assert user.password == hash_before
+
+    def test_blacklists_the_users_recorded_refresh_tokens_and_no_one_elses(self, auth_client):
+        for _ in range(2):
+            RefreshToken.for_user(auth_client.user)
+        theirs = RefreshToken.for_user(UserFactory())
+        mine = set(OutstandingToken.objects.filter(user=auth_client.user).values_list("jti", flat=True))
+
+        self._change(auth_client)
+
+        blacklisted = set(BlacklistedToken.objects.values_list("token__jti", flat=True))
+        assert len(mine) == 3  # the fixture's sign-in and these two
+        assert blacklisted == mine
+        assert OutstandingToken.objects.filter(jti=theirs["jti"]).exists()
+
+    def test_a_browser_calling_with_its_session_stays_signed_in(self, client, user):
+        from django.contrib.auth import get_user
+
+        client.force_login(user)
+
+        response = client.post(
+            PASSWORD_CHANGE,
+            {"old_password": PASSWORD, "new_password": NEW_PASSWORD},
+            content_type="application/json",
+        )
+
+        assert response.status_code == 204
+        assert get_user(client).pk == user.pk
 
 
 class TestMe:
@@ -251,6 +381,24 @@ class TestMe:
         api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user)}")
 
         assert api_client.get(ME).status_code == 401
+
+    def test_refuses_the_token_of_a_deleted_user(self, api_client, user):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+        user.delete()
+
+        response = api_client.get(ME)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "no_active_account"
+
+    def test_refuses_the_token_of_a_deactivated_user(self, api_client, user):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+        User.objects.filter(pk=user.pk).update(is_active=False)
+
+        response = api_client.get(ME)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "no_active_account"
 
 
 class TestUserProfile:
