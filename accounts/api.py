@@ -14,6 +14,7 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from missionhub.errors import ErrorSerializer
 from missionhub.throttling import LoginThrottle, RegisterThrottle
+from missionhub.validators import refuse_control_characters
 
 from . import selectors, services
 from .authentication import TokenRefreshSerializer
@@ -39,8 +40,11 @@ class RegisterApi(APIView):
     throttle_classes = [RegisterThrottle]
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
-        email = serializers.EmailField(max_length=254)
+        username = serializers.CharField(
+            max_length=150, validators=[refuse_control_characters, UnicodeUsernameValidator()]
+        )
+        # Django's EmailValidator lets most control characters through in a quoted local part.
+        email = serializers.EmailField(max_length=254, validators=[refuse_control_characters])
         password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
         is_streamer = serializers.BooleanField(default=False)
 

@@ -54,8 +54,8 @@ class EventAdmin(ReadOnlyAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ("id", "mission_id", "user_id", "kind", "amount", "sent_at", "attempts", "last_error")
-    list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter))
+    list_display = ("id", "mission_id", "user_id", "kind", "amount", "sent_at", "failed_at", "attempts", "last_error")
+    list_filter = ("kind", ("sent_at", admin.EmptyFieldListFilter), ("failed_at", admin.EmptyFieldListFilter))
     search_fields = ("=mission_id", "=user_id")
     ordering = ("-id",)
 

@@ -284,6 +284,9 @@ class Notification(models.Model):
 
     A sender claims a row (`claimed_until`) in one short transaction, sends outside
     any transaction, then marks it sent: no database lock is held during the send.
+    Nobody takes a row before its `claimed_until`: a sender's claim, or the backoff after
+    a failed try. An email that can never go out (a permanent refusal, a deleted user, too
+    many tries) gets `failed_at` and its reason in `last_error`, and is not tried again.
     """
 
     class Kind(models.TextChoices):
@@ -299,14 +302,18 @@ class Notification(models.Model):
     created_at = models.DateTimeField(db_default=Now())
     claimed_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True, default="")
+    last_error = models.TextField(blank=True, default="")  # the last failure's reason
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["mission_id", "user_id", "kind"], name="ledger_notification_one_per_mission_user_kind"
+            ),
+            models.CheckConstraint(
+                condition=Q(sent_at__isnull=True) | Q(failed_at__isnull=True), name="ledger_notification_sent_or_failed"
             ),
         ]
         indexes = [

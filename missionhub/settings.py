@@ -291,6 +291,8 @@ MISSIONHUB_FEE_BPS = env.int("MISSIONHUB_FEE_BPS", default=0)
 MISSIONHUB_PAYMENT_PROVIDER = env.str("MISSIONHUB_PAYMENT_PROVIDER", default="ledger.payments.SandboxProvider")
 # missions emails: the public address of the site, for links in emails.
 MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# missions.services.mission_emails_send: tries before an email failing for a passing reason is marked failed.
+MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default=8)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
 

@@ -9,6 +9,7 @@ from ledger.api import IDEMPOTENCY_HEADER, idempotent_response
 from missionhub.errors import ErrorSerializer
 from missionhub.fields import CashField, SettingRangeIntegerField
 from missionhub.throttling import AnonThrottle, MoneyThrottle, UserThrottle
+from missionhub.validators import refuse_control_characters
 
 from . import selectors, services
 from .models import Mission
@@ -48,14 +49,19 @@ class MissionListCreateApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Mission.Status.choices, required=False)
-        streamer = serializers.CharField(required=False, max_length=150)
-        creator = serializers.CharField(required=False, max_length=150)
+        streamer = serializers.CharField(required=False, max_length=150, validators=[refuse_control_characters])
+        creator = serializers.CharField(required=False, max_length=150, validators=[refuse_control_characters])
         active = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     class InputSerializer(serializers.Serializer):
-        title = serializers.CharField(max_length=120)
-        description = serializers.CharField(max_length=2000, allow_blank=True, default="")
-        streamer = serializers.CharField(max_length=150, help_text="The streamer's username.")
+        # No control characters (CR, LF, NUL, tab, ...) in any of the three: one line of text each.
+        title = serializers.CharField(max_length=120, validators=[refuse_control_characters])
+        description = serializers.CharField(
+            max_length=2000, allow_blank=True, default="", validators=[refuse_control_characters]
+        )
+        streamer = serializers.CharField(
+            max_length=150, help_text="The streamer's username.", validators=[refuse_control_characters]
+        )
         amount = _pledge_amount()
         duration_seconds = SettingRangeIntegerField(
             min_setting="MISSIONHUB_MIN_MISSION_SECONDS", max_setting="MISSIONHUB_MAX_MISSION_SECONDS"

@@ -2,6 +2,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from missionhub.errors import MissionHubError
+from missionhub.validators import CONTROL_CHARACTERS_MESSAGE
 
 
 class MissionNotFound(MissionHubError):
@@ -60,3 +61,14 @@ class InvalidDuration(MissionHubError):
 
 class EmailSendFailed(Exception):
     """At least one email could not be handed to the provider; the task retries."""
+
+
+class InvalidText(MissionHubError):
+    """A typed text holds control characters (see missionhub.validators)."""
+
+    code = "invalid"
+    message = CONTROL_CHARACTERS_MESSAGE
+
+    def __init__(self, *, field: str, message: str | None = None):
+        super().__init__(message)
+        self.field = field

@@ -2,6 +2,8 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from missionhub.validators import line_breaks_to_spaces, refuse_control_characters
+
 # (seconds, label) for the duration picker; only those inside the settings' range are offered.
 DURATIONS = [
     (5 * 60, _("5 minutes")),
@@ -27,6 +29,18 @@ class CashInput(forms.IntegerField):
         super().__init__(min_value=low, max_value=high, label=_("Amount"), **kwargs)
 
 
+class OneParagraphField(forms.CharField):
+    """A <textarea> whose text is kept as one paragraph.
+
+    Browsers send a textarea's line breaks as CRLF: this page form turns them into spaces
+    before validating, so a typed Enter is not an error. Every other control character is
+    refused, and the API (which has no textarea) refuses line breaks too.
+    """
+
+    def to_python(self, value):
+        return line_breaks_to_spaces(super().to_python(value))
+
+
 class PledgeForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -44,10 +58,15 @@ class MissionForm(forms.Form):
         label=_("Streamer"),
         max_length=150,
         widget=forms.TextInput(attrs={"list": "streamer-suggestions", "autocomplete": "off"}),
+        validators=[refuse_control_characters],
     )
-    title = forms.CharField(label=_("Challenge"), max_length=120)
-    description = forms.CharField(
-        label=_("Details"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    title = forms.CharField(label=_("Challenge"), max_length=120, validators=[refuse_control_characters])
+    description = OneParagraphField(
+        label=_("Details"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        validators=[refuse_control_characters],
     )
     duration_seconds = forms.TypedChoiceField(label=_("Time to complete"), coerce=int)
 

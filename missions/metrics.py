@@ -84,15 +84,23 @@ class MissionHubCollector(Collector):
             .annotate(
                 sent=Count("pk", filter=Q(sent_at__isnull=False)),
                 attempts=Sum("attempts", default=0),
+                given_up=Count("pk", filter=Q(failed_at__isnull=False)),
             )
             .order_by()
         )
-        found = {kind: (sent, attempts - sent) for kind, sent, attempts in rows}
+        found = {kind: (sent, attempts - sent, given_up) for kind, sent, attempts, given_up in rows}
+        given_up_emails = GaugeMetricFamily(
+            "missionhub_failed_emails",
+            "Emails marked failed (refused for good, user gone, or out of tries): never retried.",
+            labels=["kind"],
+        )
         for kind in Notification.Kind.values:
-            sent, failed = found.get(kind, (0, 0))
+            sent, failed, given_up = found.get(kind, (0, 0, 0))
             emails.add_metric([kind, "sent"], sent)
             emails.add_metric([kind, "failed"], max(failed, 0))
+            given_up_emails.add_metric([kind], given_up)
         yield emails
+        yield given_up_emails
 
 
 _registered = False

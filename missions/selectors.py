@@ -109,8 +109,17 @@ def postings_attach_missions(postings: Iterable) -> list:
     return postings
 
 
+def emails_failed_latest(*, limit: int = 10) -> list[Notification]:
+    """The emails most recently given up on, each with its mission's `mission_title`."""
+    failed = list(Notification.objects.filter(failed_at__isnull=False).order_by("-failed_at", "-pk")[:limit])
+    titles = dict(Mission.objects.filter(pk__in={n.mission_id for n in failed}).values_list("pk", "title"))
+    for notification in failed:
+        notification.mission_title = titles.get(notification.mission_id, "")
+    return failed
+
+
 def monitoring_summary() -> dict:
-    """What staff watch: open and unsettled missions, the email outbox."""
+    """What staff watch: open and unsettled missions, the email outbox and its failures."""
     missions = Mission.objects.aggregate(
         open=Count("pk", filter=Q(is_active=True)),
         overdue=Count("pk", filter=Q(is_active=True, deadline__lte=Now())),
@@ -118,9 +127,15 @@ def monitoring_summary() -> dict:
         total=Count("pk"),
     )
     emails = Notification.objects.aggregate(
-        unsent=Count("pk", filter=Q(sent_at__isnull=True)),
-        failing=Count("pk", filter=Q(sent_at__isnull=True, attempts__gt=0)),
+        unsent=Count("pk", filter=Q(sent_at__isnull=True, failed_at__isnull=True)),
+        failing=Count("pk", filter=Q(sent_at__isnull=True, failed_at__isnull=True, attempts__gt=0)),
+        failed=Count("pk", filter=Q(failed_at__isnull=False)),
         sent=Count("pk", filter=Q(sent_at__isnull=False)),
     )
     oldest_unsettled = Mission.objects.filter(is_active=False, settled_at__isnull=True).order_by("decided_at").first()
-    return {"missions": missions, "emails": emails, "oldest_unsettled": oldest_unsettled}
+    return {
+        "missions": missions,
+        "emails": emails,
+        "failed_emails": emails_failed_latest() if emails["failed"] else [],
+        "oldest_unsettled": oldest_unsettled,
+    }

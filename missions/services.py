@@ -12,8 +12,15 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from anymail.exceptions import (
+    AnymailAPIError,
+    AnymailInvalidAddress,
+    AnymailRecipientsRefused,
+    AnymailSerializationError,
+    AnymailUnsupportedFeature,
+)
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
 from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
 from django.db.models.functions import Now
@@ -40,10 +47,12 @@ from ledger.services import (
     wallet_get_or_create,
 )
 from ledger.signals import task_enqueue
+from missionhub.validators import has_control_characters, one_line
 
 from .errors import (
     EmailSendFailed,
     InvalidDuration,
+    InvalidText,
     InvalidTransition,
     MissionClosed,
     MissionNotFound,
@@ -76,6 +85,10 @@ TERMINAL_EVENT = {
 }
 # How long a sender owns a claimed email before another may try it.
 EMAIL_CLAIM = timedelta(minutes=5)
+# After a passing failure an email waits 30 s, then twice as long after each further one
+# (at most an hour), until MISSIONHUB_EMAIL_MAX_ATTEMPTS tries have failed.
+EMAIL_BACKOFF_FIRST = timedelta(seconds=30)
+EMAIL_BACKOFF_MAX = timedelta(hours=1)
 # Terminal missions and unsent emails older than this are enqueued again by the sweep.
 RECOVERY_GRACE = timedelta(seconds=30)
 
@@ -113,9 +126,13 @@ def mission_create(
     """Create a mission for `streamer` with the creator's `amount` as its first pledge.
 
     One database transaction: the mission, its escrow account, the pledge, the `created`
-    event and the streamer's email in the outbox. Raises StreamerNotFound, NotAStreamer,
-    OwnMission, InvalidDuration, InsufficientFunds, IdempotencyConflict.
+    event and the streamer's email in the outbox. Raises InvalidText (control characters
+    in the title or description), StreamerNotFound, NotAStreamer, OwnMission,
+    InvalidDuration, InsufficientFunds, IdempotencyConflict.
     """
+    for field, text in (("title", title), ("description", description)):
+        if has_control_characters(text):
+            raise InvalidText(field=field)
     if not settings.MISSIONHUB_MIN_MISSION_SECONDS <= duration_seconds <= settings.MISSIONHUB_MAX_MISSION_SECONDS:
         raise InvalidDuration()
     streamer_user = user_get_by_username(username=streamer)
@@ -314,7 +331,7 @@ def mission_settle(*, mission_id: int) -> bool:
 def _claim(notification_id: int) -> bool:
     """Take the email for this sender (a short autocommit UPDATE): True if it is ours."""
     claimed = (
-        Notification.objects.filter(pk=notification_id, sent_at__isnull=True)
+        Notification.objects.filter(pk=notification_id, sent_at__isnull=True, failed_at__isnull=True)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
         .update(claimed_until=ExpressionWrapper(Now() + Value(EMAIL_CLAIM), output_field=DateTimeField()),
                 attempts=F("attempts") + 1)
@@ -332,7 +349,12 @@ END_REASONS = {
 
 
 def _message(notification: Notification, mission: Mission, user: User) -> EmailMultiAlternatives:
-    """The email in the user's language, text and HTML."""
+    """The email in the user's language, text and HTML.
+
+    The subject is plain text (its template turns autoescaping off: `Tom & Jerry`, not
+    `Tom &amp; Jerry`) on one line whatever the title holds: a title stored before
+    control characters were refused cannot break the header.
+    """
     template = f"emails/{notification.kind}"
     with translation.override(user.language):
         reason = END_REASONS.get(mission.status, "")
@@ -343,22 +365,68 @@ def _message(notification: Notification, mission: Mission, user: User) -> EmailM
             "reason": str(reason) % {"streamer": mission.streamer_username} if reason else "",
             "mission_url": f"{settings.MISSIONHUB_SITE_URL}/missions/{mission.pk}",
         }
-        subject = render_to_string(f"{template}_subject.txt", context).strip()
+        subject = one_line(render_to_string(f"{template}_subject.txt", context))
         text, html = render_to_string(f"{template}.txt", context), render_to_string(f"{template}.html", context)
     message = EmailMultiAlternatives(subject, text, to=[user.email])
     message.attach_alternative(html, "text/html")
     return message
 
 
+# Refusals that sending the same message again cannot change.
+PERMANENT_EMAIL_ERRORS = (
+    BadHeaderError,
+    AnymailRecipientsRefused,
+    AnymailInvalidAddress,
+    AnymailUnsupportedFeature,
+    AnymailSerializationError,
+)
+# 4xx answers worth another try: a timeout, a rate limit, and our own API key (a revoked
+# or mistyped key is fixed by an operator, and every email would fail with it).
+TRANSIENT_EMAIL_STATUSES = frozenset({401, 403, 408, 429})
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """True when the provider (or Django) refused the message itself, for good."""
+    if isinstance(exc, PERMANENT_EMAIL_ERRORS):
+        return True
+    status = exc.status_code if isinstance(exc, AnymailAPIError) else None
+    return status is not None and 400 <= status < 500 and status not in TRANSIENT_EMAIL_STATUSES
+
+
+def _email_failed(notification_id: int, *, reason: str) -> None:
+    """Give the email up: it is never tried again, and staff see why."""
+    Notification.objects.filter(pk=notification_id, sent_at__isnull=True).update(
+        failed_at=Now(), claimed_until=None, last_error=reason[:1000]
+    )
+
+
+def _email_try_failed(notification_id: int, exc: Exception) -> None:
+    """Mark the email failed if it never can go out or has had its tries; else back off."""
+    reason = f"{type(exc).__name__}: {exc}"
+    attempts = Notification.objects.filter(pk=notification_id).values_list("attempts", flat=True).get()
+    if _is_permanent(exc) or attempts >= settings.MISSIONHUB_EMAIL_MAX_ATTEMPTS:
+        _email_failed(notification_id, reason=reason)
+        return
+    wait = min(EMAIL_BACKOFF_FIRST * 2 ** (attempts - 1), EMAIL_BACKOFF_MAX)
+    Notification.objects.filter(pk=notification_id).update(
+        claimed_until=ExpressionWrapper(Now() + Value(wait), output_field=DateTimeField()), last_error=reason[:1000]
+    )
+
+
 def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
     """Send the mission's unsent emails of these kinds; returns how many went out.
 
     Each email is claimed, sent outside any transaction, then marked sent: at most one
-    sender handles it at a time, and a sent email is never sent again. Raises
-    EmailSendFailed (after trying the others) when the provider refused any.
+    sender handles it at a time, and a sent email is never sent again. A refusal that
+    cannot change (a bad header, a refused recipient, a 4xx from the provider), a user
+    who is deleted or inactive, or MISSIONHUB_EMAIL_MAX_ATTEMPTS failed tries mark the
+    email failed; any other failure backs it off (`claimed_until`) for the sweep to
+    retry. Raises EmailSendFailed (after trying the others) when any send failed.
     """
     pending = list(
-        Notification.objects.filter(mission_id=mission_id, kind__in=kinds, sent_at__isnull=True).order_by("pk")
+        Notification.objects.filter(
+            mission_id=mission_id, kind__in=kinds, sent_at__isnull=True, failed_at__isnull=True
+        ).order_by("pk")
     )
     if not pending:
         return 0
@@ -366,15 +434,18 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
     users = User.objects.in_bulk({n.user_id for n in pending})
     sent, failed = 0, 0
     for notification in pending:
+        if not _claim(notification.pk):
+            continue
         user = users.get(notification.user_id)
-        if user is None or not _claim(notification.pk):
+        if user is None or not user.is_active:
+            _email_failed(notification.pk, reason="user deleted" if user is None else "user inactive")
             continue
         try:
             message = _message(notification, mission, user)
             message.send()
         except Exception as exc:
             logger.warning("email %s for mission %s failed", notification.kind, mission_id, exc_info=True)
-            Notification.objects.filter(pk=notification.pk).update(claimed_until=None, last_error=str(exc)[:1000])
+            _email_try_failed(notification.pk, exc)
             failed += 1
             continue
         status = getattr(message, "anymail_status", None)
@@ -418,8 +489,9 @@ def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
     for mission_id in unsettled:
         task_enqueue("missions.settle_mission", mission_id=mission_id)
 
+    # Failed emails are left alone; one backing off waits for its `claimed_until`.
     unsent = (
-        Notification.objects.filter(sent_at__isnull=True, created_at__lt=grace)
+        Notification.objects.filter(sent_at__isnull=True, failed_at__isnull=True, created_at__lt=grace)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
         .values_list("mission_id", "kind")
         .distinct()

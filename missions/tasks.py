@@ -6,15 +6,6 @@ from django.conf import settings
 from ledger.models import Notification
 
 from . import services
-from .errors import EmailSendFailed
-
-EMAIL_RETRY = {
-    "autoretry_for": (EmailSendFailed,),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
 
 
 @shared_task(name="missions.settle_mission")
@@ -22,13 +13,15 @@ def settle_mission(*, mission_id: int) -> bool:
     return services.mission_settle(mission_id=mission_id)
 
 
-@shared_task(name="missions.notify_contributors", **EMAIL_RETRY)
+# The email tasks do not retry themselves: a failed email's row in the outbox holds its
+# backoff and its count of tries, and the sweep enqueues it again when it is due.
+@shared_task(name="missions.notify_contributors")
 def notify_contributors(*, mission_id: int) -> int:
     kinds = (Notification.Kind.RESULT, Notification.Kind.PAYOUT)
     return services.mission_emails_send(mission_id=mission_id, kinds=kinds)
 
 
-@shared_task(name="missions.notify_streamer", **EMAIL_RETRY)
+@shared_task(name="missions.notify_streamer")
 def notify_streamer(*, mission_id: int) -> int:
     return services.mission_emails_send(mission_id=mission_id, kinds=(Notification.Kind.MISSION_CREATED,))
 

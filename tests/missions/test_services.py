@@ -257,9 +257,12 @@ class TestEmailProvider:
 
         notification = Notification.objects.get(mission_id=mission.pk)
         assert notification.sent_at is None
+        assert notification.failed_at is None
         assert notification.attempts == 1
         assert "500" in notification.last_error
+        assert notification.claimed_until > timezone.now()  # backing off before the retry
 
+        Notification.objects.filter(pk=notification.pk).update(claimed_until=timezone.now() - timedelta(seconds=1))
         with mock.patch.object(
             requests.Session, "request", return_value=_response(200, _postmark_ok(streamer.email))
         ) as http:
@@ -271,20 +274,20 @@ class TestEmailProvider:
         assert notification.sent_at is not None
         assert notification.provider_message_id == "pm-1"
 
-    def test_the_task_retries_with_backoff_then_gives_up_to_the_sweep(self, postmark):
+    def test_the_task_leaves_the_retry_to_the_outbox_and_the_sweep(self, postmark):
         from missions.tasks import notify_streamer
 
         mission = make_mission()
         outage = _response(500, {"ErrorCode": 500, "Message": "down"})
 
         with mock.patch.object(requests.Session, "request", return_value=outage) as http:
-            result = notify_streamer.apply(kwargs={"mission_id": mission.pk})  # eager: retries run inline
+            result = notify_streamer.apply(kwargs={"mission_id": mission.pk})
 
         assert result.state == "FAILURE"
-        assert http.call_count == 1 + notify_streamer.max_retries
-        assert notify_streamer.retry_backoff and notify_streamer.retry_backoff_max == 600
+        assert http.call_count == 1
         notification = Notification.objects.get(mission_id=mission.pk)
-        assert (notification.sent_at, notification.claimed_until) == (None, None)
+        assert (notification.sent_at, notification.failed_at, notification.attempts) == (None, None, 1)
+        assert notification.claimed_until > timezone.now()  # the sweep enqueues it again once this passes
 
 
 class TestEmailLanguage:
