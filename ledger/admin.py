@@ -2,18 +2,13 @@
 
 from django.contrib import admin
 
+from missionhub.admin import ServiceOnlyAdmin
+
 from .models import Account, Event, IdempotencyRecord, Notification, Posting, Transaction
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ServiceOnlyAdmin):
+    """No add, change or delete for anyone; actions, when there are some, call services."""
 
 
 class PostingInline(admin.TabularInline):

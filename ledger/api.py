@@ -10,13 +10,7 @@ from missionhub.fields import CashField
 from missionhub.throttling import MoneyThrottle, UserThrottle
 
 from . import selectors, services
-from .idempotency import (
-    IdempotencyConflict,
-    IdempotentRequest,
-    fingerprint_of,
-    idempotency_replay,
-    key_validate,
-)
+from .idempotency import IdempotentRequest, fingerprint_of, idempotency_run, key_validate
 
 
 class UserMeApi(APIView):
@@ -69,16 +63,8 @@ def idempotent_response(request, *, action, render) -> Response:
         fingerprint=fingerprint_of(method=request.method, path=request.path, data=request.data),
         render=render,
     )
-    for _ in range(3):
-        record = idempotency_replay(request=idempotency)
-        if record is not None:
-            return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
-        try:
-            status_code, body = render(action(idempotency))
-        except IdempotencyConflict:
-            continue  # a twin request committed first: replay its response
-        return Response(body, status=status_code)
-    raise IdempotencyConflict(f"could not settle Idempotency-Key {key!r}")
+    status_code, body, replayed = idempotency_run(request=idempotency, action=action)
+    return Response(body, status=status_code, headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 # --- wallet -------------------------------------------------------------------------------

@@ -4,7 +4,10 @@ The view looks for a stored response first. Otherwise the service claims the key
 first statement of its database transaction and stores the response as the last one, so
 the record commits with the postings or not at all. A concurrent twin blocks on the
 unique key, then fails with `IdempotencyConflict`, and its view replays the winner's
-response.
+response. `idempotency_run` does all of it for a view.
+
+Page forms that move cash use the same records: each form carries a one-time key
+(`page_request`), stored under a prefix so that it never meets an API key.
 """
 
 import hashlib
@@ -21,6 +24,10 @@ from .errors import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .models import IdempotencyRecord
 
 RETENTION = timedelta(hours=24)
+# A page form's one-time key is stored as this prefix + the key. The fingerprint names
+# the path too, so even an API key spelled with the prefix could only be refused
+# (`idempotency_key_reused`), never answered with a page's result.
+PAGE_KEY_PREFIX = "page:"
 
 
 class IdempotencyConflict(Exception):
@@ -39,6 +46,18 @@ class IdempotentRequest:
 def fingerprint_of(*, method: str, path: str, data: Any) -> str:
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def page_request(
+    *, user_id: int, form_key: str, path: str, data: Any, render: Callable[[Any], tuple[int, dict]]
+) -> IdempotentRequest:
+    """The idempotency request of a page form posted with its one-time key."""
+    return IdempotentRequest(
+        user_id=user_id,
+        key=key_validate(PAGE_KEY_PREFIX + form_key),
+        fingerprint=fingerprint_of(method="POST", path=path, data=data),
+        render=render,
+    )
 
 
 def key_validate(key: str) -> str:
@@ -86,6 +105,28 @@ def idempotency_complete(*, record: IdempotencyRecord | None, request: Idempoten
         return
     record.status_code, record.body = request.render(result)
     record.save(update_fields=["status_code", "body"])
+
+
+def idempotency_run(
+    *, request: IdempotentRequest, action: Callable[[IdempotentRequest], Any]
+) -> tuple[int, dict, bool]:
+    """Run `action(request)` once per key; returns (status, body, replayed).
+
+    A stored response for the same request is returned and nothing runs. A twin that
+    commits first makes the action fail with IdempotencyConflict: its response is then
+    returned instead. Raises IdempotencyKeyReused (same key, other request) and whatever
+    the action raises (nothing stored: the key may be used again).
+    """
+    for _ in range(3):
+        record = idempotency_replay(request=request)
+        if record is not None:
+            return record.status_code, record.body, True
+        try:
+            status_code, body = request.render(action(request))
+        except IdempotencyConflict:
+            continue  # a twin request committed first: replay its response
+        return status_code, body, False
+    raise IdempotencyConflict(f"could not settle idempotency key {request.key!r}")
 
 
 def idempotency_records_purge() -> int:

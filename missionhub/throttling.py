@@ -4,6 +4,8 @@ DRF's own classes copy the rates when they are imported; reading them per reques
 the environment and tests set them.
 """
 
+import math
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
@@ -50,3 +52,16 @@ class MoneyThrottle(_SettingsRate, SimpleRateThrottle):
         if request.method != "POST" or not request.user.is_authenticated:
             return None
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
+def page_money_wait(request) -> int | None:
+    """For a page form that moves cash: count this POST against the user's money budget.
+
+    The budget is the API's own (`MoneyThrottle`, the same cache key), so API calls and
+    page posts spend one `THROTTLE_MONEY`. None when the post may go ahead; otherwise
+    the whole seconds to wait (for `Retry-After`).
+    """
+    throttle = MoneyThrottle()
+    if throttle.allow_request(request, None):
+        return None
+    return max(1, math.ceil(throttle.wait() or 1))

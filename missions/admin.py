@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from missionhub.admin import ServiceOnlyAdmin
 from missionhub.errors import MissionHubError
 
 from . import services
@@ -7,7 +8,9 @@ from .models import Mission
 
 
 @admin.register(Mission)
-class MissionAdmin(admin.ModelAdmin):
+class MissionAdmin(ServiceOnlyAdmin):
+    """Missions are read-only here: status, pot and settlement move only through services."""
+
     list_display = (
         "id",
         "title",
@@ -25,13 +28,10 @@ class MissionAdmin(admin.ModelAdmin):
     actions = ["cancel_missions"]
     readonly_fields = [f.name for f in Mission._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("missions.cancel_mission")
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Cancel the selected missions and refund every contributor")
+    @admin.action(permissions=["cancel"], description="Cancel the selected missions and refund every contributor")
     def cancel_missions(self, request, queryset):
         cancelled = 0
         for mission_id in queryset.values_list("pk", flat=True):

@@ -1,5 +1,8 @@
+import secrets
+
 from django import forms
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 from missionhub.validators import line_breaks_to_spaces, refuse_control_characters
@@ -41,19 +44,51 @@ class OneParagraphField(forms.CharField):
         return line_breaks_to_spaces(super().to_python(value))
 
 
-class PledgeForm(forms.Form):
+def one_time_key() -> str:
+    return secrets.token_urlsafe(18)
+
+
+class OneTimeKeyInput(forms.HiddenInput):
+    """Renders a fresh key every time: each form drawn on a page, and each page drawn
+    again after an error, is a new form that may be sent once."""
+
+    def format_value(self, value):
+        return one_time_key()
+
+
+FORM_EXPIRED = _("This form has expired. Nothing moved: please send it again.")
+
+
+class MoneyForm(forms.Form):
+    """A form that moves cash. Its one-time key makes a second submission of the same
+    form (a double click, a resend after a lost answer) move nothing: the view runs it
+    through `ledger.idempotency` with `page_request`."""
+
+    form_key = forms.CharField(
+        widget=OneTimeKeyInput,
+        max_length=64,
+        validators=[RegexValidator(r"^[A-Za-z0-9_-]{16,64}\Z", message=FORM_EXPIRED)],
+        error_messages={"required": FORM_EXPIRED, "max_length": FORM_EXPIRED},
+    )
+
+    def fingerprint_data(self) -> dict:
+        """What the submission asks for, without its key: a resubmission must match it."""
+        return {name: value for name, value in self.cleaned_data.items() if name != "form_key"}
+
+
+class PledgeForm(MoneyForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["amount"] = CashInput(min_setting="MISSIONHUB_PLEDGE_MIN", max_setting="MISSIONHUB_PLEDGE_MAX")
 
 
-class TopupForm(forms.Form):
+class TopupForm(MoneyForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["amount"] = CashInput(min_setting="MISSIONHUB_TOPUP_MIN", max_setting="MISSIONHUB_TOPUP_MAX")
 
 
-class MissionForm(forms.Form):
+class MissionForm(MoneyForm):
     streamer = forms.CharField(
         label=_("Streamer"),
         max_length=150,

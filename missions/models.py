@@ -41,6 +41,8 @@ class Mission(models.Model):
     settled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        # Each admin action that moves money has its own permission (missions/admin.py).
+        permissions = [("cancel_mission", "Can cancel a mission and refund its contributors")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(

@@ -16,13 +16,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.selectors import streamer_get_by_username, streamer_suggestions
 from ledger import selectors as ledger_selectors
+from ledger.errors import IdempotencyKeyReused
+from ledger.idempotency import idempotency_run, page_request
 from ledger.services import wallet_topup
 from ledger.verify import ledger_verify
 from missionhub.errors import MissionHubError
+from missionhub.throttling import page_money_wait
 
 from . import selectors, services
 from .errors import MissionNotFound
-from .forms import QUICK_PLEDGES, QUICK_TOPUPS, DecisionForm, MissionForm, PledgeForm, TopupForm
+from .forms import QUICK_PLEDGES, QUICK_TOPUPS, DecisionForm, MissionForm, MoneyForm, PledgeForm, TopupForm
 
 DECISION_MESSAGES = {
     "accept": gettext_lazy("Mission accepted. Good luck!"),
@@ -30,6 +33,11 @@ DECISION_MESSAGES = {
     "success": gettext_lazy("Mission marked as succeeded. The pot is on its way to your wallet."),
     "fail": gettext_lazy("Mission marked as failed. Every contributor will be refunded."),
 }
+
+
+FORM_REUSED = gettext_lazy(
+    "This form was already sent with other values, so nothing moved. Check the amount and send it again."
+)
 
 
 def _error(request, exc: MissionHubError) -> None:
@@ -46,6 +54,52 @@ def _live(request, *, page: str, partial: str, context: dict):
     response = render(request, partial if _is_htmx(request) else page, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+# --- forms that move cash -----------------------------------------------------------------
+
+
+def _money_limited(request) -> int | None:
+    """Over the user's money limit (shared with the API): say so, and how long to wait."""
+    wait = page_money_wait(request)
+    if wait is not None:
+        messages.error(
+            request,
+            _("Too many payments in a short time. Nothing moved: wait %(seconds)s seconds and try again.")
+            % {"seconds": wait},
+            extra_tags="throttled",
+        )
+    return wait
+
+
+def _throttled(response, wait: int):
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
+
+
+def _key_refused(request, form: MoneyForm) -> None:
+    """A missing or malformed one-time key: nothing may move; say so once."""
+    for error in form.errors.get("form_key", [])[:1]:
+        messages.error(request, error, extra_tags="form_expired")
+
+
+def _once(request, form: MoneyForm, *, action, outcome) -> tuple[dict, bool]:
+    """Run the form's cash movement once per one-time key: (its outcome, replayed).
+
+    `outcome(result)` is what the page says about it, the first time and to every
+    resubmission; it is stored in the same database transaction as the postings.
+    Raises IdempotencyKeyReused and the service's errors (then nothing is stored).
+    """
+    idempotency = page_request(
+        user_id=request.user.pk,
+        form_key=form.cleaned_data["form_key"],
+        path=request.path,
+        data=form.fingerprint_data(),
+        render=lambda result: (302, outcome(result)),
+    )
+    _status, body, replayed = idempotency_run(request=idempotency, action=action)
+    return body, replayed
 
 
 # --- viewers ------------------------------------------------------------------------------
@@ -80,8 +134,7 @@ def _mission_context(request, mission_id: int) -> dict:
     }
 
 
-@require_GET
-def mission_detail(request, mission_id: int):
+def _mission_page(request, mission_id: int):
     context = _mission_context(request, mission_id)
     if not _is_htmx(request):
         user = request.user
@@ -93,45 +146,92 @@ def mission_detail(request, mission_id: int):
     return _live(request, page="missions/mission_detail.html", partial="missions/_mission_live.html", context=context)
 
 
+@require_GET
+def mission_detail(request, mission_id: int):
+    return _mission_page(request, mission_id)
+
+
 @login_required
 @require_POST
 def mission_pledge(request, mission_id: int):
+    if (wait := _money_limited(request)) is not None:
+        return _throttled(_mission_page(request, mission_id), wait)
     form = PledgeForm(request.POST)
     if not form.is_valid():
+        _key_refused(request, form)
         for error in form.errors.get("amount", []):
             messages.error(request, error, extra_tags="invalid_amount")
+        return redirect("mission-detail", mission_id=mission_id)
+    try:
+        pledge, replayed = _once(
+            request,
+            form,
+            action=lambda idempotency: services.pledge_create(
+                mission_id=mission_id,
+                user_id=request.user.pk,
+                amount=form.cleaned_data["amount"],
+                idempotency=idempotency,
+            ),
+            outcome=lambda pledge: {"amount": pledge.amount, "pot": pledge.pot},
+        )
+    except IdempotencyKeyReused:
+        messages.error(request, FORM_REUSED, extra_tags="form_reused")
+    except MissionHubError as exc:
+        _error(request, exc)
     else:
-        try:
-            pledge = services.pledge_create(
-                mission_id=mission_id, user_id=request.user.pk, amount=form.cleaned_data["amount"]
-            )
-        except MissionHubError as exc:
-            _error(request, exc)
-        else:
-            messages.success(
+        amounts = {"amount": intcomma(pledge["amount"]), "pot": intcomma(pledge["pot"])}
+        if replayed:
+            messages.info(
                 request,
-                _("You pledged %(amount)s cash. The pot is now %(pot)s.")
-                % {"amount": intcomma(pledge.amount), "pot": intcomma(pledge.pot)},
+                _("You already sent this pledge: %(amount)s cash, pledged once. Nothing more moved.") % amounts,
+                extra_tags="already_done",
             )
+        else:
+            messages.success(request, _("You pledged %(amount)s cash. The pot is now %(pot)s.") % amounts)
     return redirect("mission-detail", mission_id=mission_id)
+
+
+def _mission_new_page(request, form: MissionForm, *, status: int | None = None):
+    context = {"form": form, "balance": ledger_selectors.wallet_balance(user_id=request.user.pk)}
+    return render(request, "missions/mission_new.html", context, status=status or (400 if form.errors else 200))
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def mission_new(request):
     form = MissionForm(request.POST or None, initial={"streamer": request.GET.get("streamer", "")})
-    if request.method == "POST" and form.is_valid():
-        try:
-            mission = services.mission_create(creator_id=request.user.pk, **form.cleaned_data)
-        except MissionHubError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
-            if exc.code == "insufficient_funds":
-                form.insufficient_funds = True
-        else:
-            messages.success(request, _("Your mission is live. Share it with the chat!"))
-            return redirect("mission-detail", mission_id=mission.pk)
-    context = {"form": form, "balance": ledger_selectors.wallet_balance(user_id=request.user.pk)}
-    return render(request, "missions/mission_new.html", context, status=400 if form.errors else 200)
+    if request.method != "POST":
+        return _mission_new_page(request, form)
+    if (wait := _money_limited(request)) is not None:
+        return _throttled(_mission_new_page(request, form), wait)
+    if not form.is_valid():
+        _key_refused(request, form)
+        return _mission_new_page(request, form)
+    try:
+        mission, replayed = _once(
+            request,
+            form,
+            action=lambda idempotency: services.mission_create(
+                creator_id=request.user.pk, idempotency=idempotency, **form.fingerprint_data()
+            ),
+            outcome=lambda mission: {"mission_id": mission.pk},
+        )
+    except IdempotencyKeyReused:
+        messages.error(request, FORM_REUSED, extra_tags="form_reused")
+        return _mission_new_page(request, form, status=400)
+    except MissionHubError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        form.insufficient_funds = exc.code == "insufficient_funds"
+        return _mission_new_page(request, form)
+    if replayed:
+        messages.info(
+            request,
+            _("You already started this mission: it was created once. Nothing more moved."),
+            extra_tags="already_done",
+        )
+    else:
+        messages.success(request, _("Your mission is live. Share it with the chat!"))
+    return redirect("mission-detail", mission_id=mission["mission_id"])
 
 
 @require_GET
@@ -158,18 +258,7 @@ def streamer_channel(request, username: str):
     return render(request, "missions/streamer_channel.html", context)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def wallet(request):
-    form = TopupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            topup = wallet_topup(user_id=request.user.pk, amount=form.cleaned_data["amount"])
-        except MissionHubError as exc:
-            form.add_error("amount", exc.message)
-        else:
-            messages.success(request, _("Added %(amount)s cash to your wallet.") % {"amount": intcomma(topup.amount)})
-            return redirect("wallet")
+def _wallet_page(request, form: TopupForm, *, status: int | None = None):
     page = Paginator(ledger_selectors.wallet_history(user_id=request.user.pk), 20).get_page(request.GET.get("page"))
     selectors.postings_attach_missions(page)
     context = {
@@ -178,7 +267,45 @@ def wallet(request):
         "balance": ledger_selectors.wallet_balance(user_id=request.user.pk),
         "page": page,
     }
-    return render(request, "missions/wallet.html", context, status=400 if form.errors else 200)
+    return render(request, "missions/wallet.html", context, status=status or (400 if form.errors else 200))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wallet(request):
+    if request.method != "POST":
+        return _wallet_page(request, TopupForm())
+    if (wait := _money_limited(request)) is not None:
+        return _throttled(_wallet_page(request, TopupForm()), wait)
+    form = TopupForm(request.POST)
+    if not form.is_valid():
+        _key_refused(request, form)
+        return _wallet_page(request, form)
+    try:
+        topup, replayed = _once(
+            request,
+            form,
+            action=lambda idempotency: wallet_topup(
+                user_id=request.user.pk, amount=form.cleaned_data["amount"], idempotency=idempotency
+            ),
+            outcome=lambda topup: {"amount": topup.amount},
+        )
+    except IdempotencyKeyReused:
+        messages.error(request, FORM_REUSED, extra_tags="form_reused")
+        return _wallet_page(request, form, status=400)
+    except MissionHubError as exc:
+        form.add_error("amount", exc.message)
+        return _wallet_page(request, form)
+    amount = {"amount": intcomma(topup["amount"])}
+    if replayed:
+        messages.info(
+            request,
+            _("You already sent this top-up: %(amount)s cash, added once. Nothing more was charged.") % amount,
+            extra_tags="already_done",
+        )
+    else:
+        messages.success(request, _("Added %(amount)s cash to your wallet.") % amount)
+    return redirect("wallet")
 
 
 # --- streamers ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.utils import dateformat, timezone, translation
 
 from ledger.models import Event
 from missionhub.middleware import TZ_COOKIE
+from missions.forms import one_time_key
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
@@ -110,7 +111,9 @@ class TestKorean:
         assert "Sign in" not in html
 
     def test_a_top_up_is_confirmed_in_korean(self, viewer_client):
-        response = viewer_client.post("/wallet", {"amount": "10000"}, HTTP_ACCEPT_LANGUAGE="ko", follow=True)
+        response = viewer_client.post(
+            "/wallet", {"amount": "10000", "form_key": one_time_key()}, HTTP_ACCEPT_LANGUAGE="ko", follow=True
+        )
 
         assert response.status_code == 200
         assert "지갑에 10,000 캐시를 충전했어요." in response.content.decode()
@@ -118,7 +121,9 @@ class TestKorean:
     def test_a_pledge_is_confirmed_in_korean(self, viewer_client, mission):
         url = f"/missions/{mission.pk}/pledge"
 
-        response = viewer_client.post(url, {"amount": "500"}, HTTP_ACCEPT_LANGUAGE="ko", follow=True)
+        response = viewer_client.post(
+            url, {"amount": "500", "form_key": one_time_key()}, HTTP_ACCEPT_LANGUAGE="ko", follow=True
+        )
 
         html = response.content.decode()
         assert "500 캐시를 후원했어요. 지금 상금은 12,845 캐시예요." in html

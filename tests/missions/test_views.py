@@ -17,7 +17,7 @@ from ledger.models import Account, Event, Posting, Transaction
 from ledger.selectors import wallet_balance
 from ledger.verify import CHECKS
 from missions import services
-from missions.forms import MissionForm
+from missions.forms import MissionForm, one_time_key
 from missions.models import Mission
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -243,7 +243,9 @@ class TestMonitoringPage:
 
 class TestPledgeForm:
     def test_pledges_a_quick_amount(self, viewer_client, viewer, mission):
-        response = viewer_client.post(f"/missions/{mission.pk}/pledge", {"amount": "500"}, follow=True)
+        response = viewer_client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": "500", "form_key": one_time_key()}, follow=True
+        )
 
         assert response.redirect_chain == [(f"/missions/{mission.pk}", 302)]
         assert b"You pledged 500 cash. The pot is now 1,500." in response.content
@@ -254,7 +256,9 @@ class TestPledgeForm:
         assert Event.objects.filter(mission_id=mission.pk, kind="pledged", actor_id=viewer.pk, amount=500).exists()
 
     def test_pledges_the_amount_typed_in_the_field(self, viewer_client, viewer, mission):
-        response = viewer_client.post(f"/missions/{mission.pk}/pledge", {"amount": "1234"}, follow=True)
+        response = viewer_client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": "1234", "form_key": one_time_key()}, follow=True
+        )
 
         assert response.status_code == 200
         assert b"You pledged 1,234 cash. The pot is now 2,234." in response.content
@@ -265,7 +269,9 @@ class TestPledgeForm:
     def test_refuses_more_than_the_wallet_holds_and_links_to_the_wallet(self, viewer_client, viewer, mission):
         rows = _ledger_rows()
 
-        response = viewer_client.post(f"/missions/{mission.pk}/pledge", {"amount": "10001"}, follow=True)
+        response = viewer_client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": "10001", "form_key": one_time_key()}, follow=True
+        )
 
         assert response.status_code == 200
         assert _codes(response) == ["insufficient_funds"]
@@ -279,7 +285,9 @@ class TestPledgeForm:
     def test_refuses_an_invalid_amount(self, viewer_client, viewer, mission, amount):
         rows = _ledger_rows()
 
-        response = viewer_client.post(f"/missions/{mission.pk}/pledge", {"amount": amount}, follow=True)
+        response = viewer_client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": amount, "form_key": one_time_key()}, follow=True
+        )
 
         assert response.redirect_chain == [(f"/missions/{mission.pk}", 302)]
         assert _codes(response) == ["invalid_amount"]
@@ -297,7 +305,9 @@ class TestPledgeForm:
             _past_deadline(mission)
         rows = _ledger_rows()
 
-        response = viewer_client.post(f"/missions/{mission.pk}/pledge", {"amount": "500"}, follow=True)
+        response = viewer_client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": "500", "form_key": one_time_key()}, follow=True
+        )
 
         assert response.status_code == 200
         assert _codes(response) == ["mission_closed"]
@@ -309,7 +319,9 @@ class TestPledgeForm:
         client.force_login(streamer)
         rows = _ledger_rows()
 
-        response = client.post(f"/missions/{mission.pk}/pledge", {"amount": "500"}, follow=True)
+        response = client.post(
+            f"/missions/{mission.pk}/pledge", {"amount": "500", "form_key": one_time_key()}, follow=True
+        )
 
         assert _codes(response) == ["streamer_cannot_pledge"]
         assert _ledger_rows() == rows
@@ -318,7 +330,9 @@ class TestPledgeForm:
     def test_a_pledge_on_an_unknown_mission_moves_nothing_and_ends_on_the_404_page(self, viewer_client, viewer):
         rows = _ledger_rows()
 
-        response = viewer_client.post("/missions/999999/pledge", {"amount": "500"}, follow=True)
+        response = viewer_client.post(
+            "/missions/999999/pledge", {"amount": "500", "form_key": one_time_key()}, follow=True
+        )
 
         assert response.status_code == 404
         assert _ledger_rows() == rows
@@ -415,6 +429,7 @@ class TestNewMissionForm:
             "description": "No controller.",
             "amount": "2500",
             "duration_seconds": str(_duration()),
+            "form_key": one_time_key(),
         }
         data.update(fields)
         return client.post("/missions/new", data, follow=True)
@@ -497,7 +512,7 @@ class TestWalletPage:
         user = UserFactory()
         client.force_login(user)
 
-        response = client.post("/wallet", {"amount": amount}, follow=True)
+        response = client.post("/wallet", {"amount": amount, "form_key": one_time_key()}, follow=True)
 
         shown = f"{int(amount):,}"
         assert response.redirect_chain == [("/wallet", 302)]
@@ -511,7 +526,7 @@ class TestWalletPage:
     def test_a_bad_amount_shows_an_error_and_moves_nothing(self, viewer_client, viewer, amount):
         rows = _ledger_rows()
 
-        response = viewer_client.post("/wallet", {"amount": amount})
+        response = viewer_client.post("/wallet", {"amount": amount, "form_key": one_time_key()})
 
         assert response.status_code == 400
         assert _field_errors(response, "amount")
