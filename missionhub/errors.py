@@ -7,7 +7,7 @@ input); pages turn the same exceptions into form errors.
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, serializers, status
@@ -35,14 +35,34 @@ class MissionHubError(Exception):
         return data
 
 
-def _field_errors(detail) -> dict:
+class RequestTooLarge(MissionHubError):
+    code = "request_too_large"
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    message = _("The request body is too large.")
+
+
+# DRF's errors mirror the serializer's nesting (a list of objects is three levels);
+# anything deeper is rendered as its first message, so rendering never recurses far.
+_ERRORS_MAX_DEPTH = 8
+
+
+def _leaf(detail) -> dict:
+    """The first message in a nested error structure, found without recursion."""
+    while isinstance(detail, dict | list) and detail:
+        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+    return {"message": str(detail), "code": getattr(detail, "code", "invalid")}
+
+
+def _field_errors(detail, depth: int = 0) -> dict:
     """DRF's nested ErrorDetail structure as {field: [{"message", "code"}]}."""
+    if depth >= _ERRORS_MAX_DEPTH:
+        return [_leaf(detail)]
     if isinstance(detail, dict):
-        return {key: _field_errors(value) for key, value in detail.items()}
+        return {key: _field_errors(value, depth + 1) for key, value in detail.items()}
     if isinstance(detail, list):
         if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
             return [{"message": str(item), "code": item.code} for item in detail]
-        return [_field_errors(item) for item in detail]
+        return [_field_errors(item, depth + 1) for item in detail]
     return [{"message": str(detail), "code": getattr(detail, "code", "invalid")}]
 
 
@@ -54,6 +74,8 @@ def _first_error(errors) -> dict:
 
 
 def api_exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):  # over DATA_UPLOAD_MAX_MEMORY_SIZE
+        exc = RequestTooLarge()
     if isinstance(exc, MissionHubError):
         return Response(exc.as_data(), status=exc.http_status)
     if isinstance(exc, Http404):

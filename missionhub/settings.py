@@ -5,11 +5,13 @@ and an embedded Celery broker under `var/`, local-memory cache, email written to
 `var/mail/`. Production sets the variables named in README.md.
 """
 
+import ipaddress
 import secrets
 from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -60,6 +62,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
+    "csp",
     "pgtrigger",
     "anymail",
     "accounts",
@@ -70,12 +73,14 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "missionhub.middleware.PrivateApiNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "missionhub.middleware.ViewerTimezoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -241,7 +246,8 @@ REST_FRAMEWORK = {
     # Number of proxies in front of the app whose X-Forwarded-For is trusted (0: none).
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # JSON only, nested at most 32 levels (deeper: 400 parse_error, not a RecursionError).
+    "DEFAULT_PARSER_CLASSES": ["missionhub.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "missionhub.schema.AutoSchema",
     "EXCEPTION_HANDLER": "missionhub.errors.api_exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -295,6 +301,21 @@ MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8
 MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default=8)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
+
+
+# --- Metrics ----------------------------------------------------------------------------
+
+# missionhub.health.metrics: with DEBUG off, /metrics answers `Authorization: Bearer <this>`
+# (empty: no token is accepted) ...
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# ... or a client address in these networks (comma-separated CIDRs, e.g. the pod network;
+# the address is REMOTE_ADDR, or X-Forwarded-For's as far as NUM_PROXIES trusts it).
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+for _network in METRICS_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_network!r} is not a network ({exc}).") from exc
 
 
 # --- Celery -----------------------------------------------------------------------------
@@ -394,7 +415,25 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Django clickjacking middleware: no page may be framed (the overlay's view is exempt).
 X_FRAME_OPTIONS = "DENY"
+# django-csp (csp.middleware.CSPMiddleware): this site's own files only, no inline script
+# or style, no framing. Views relax it with csp.decorators: the OBS overlay may be framed
+# by any site, /api/docs' stylesheet draws data: images.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 
 # --- Logging ----------------------------------------------------------------------------

@@ -1,8 +1,15 @@
+from csp.decorators import csp_update
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import health
+from . import error_views, health
+
+# Swagger UI with its initialiser served as a separate script (`?script`), so the page
+# keeps `script-src 'self'`; its stylesheet draws a few icons from data: URIs.
+api_docs = csp_update({"img-src": ["data:"]})(
+    SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html")
+)
 
 api_patterns = [
     # users/me comes before accounts' users/<username>.
@@ -10,7 +17,9 @@ api_patterns = [
     path("", include("accounts.api_urls")),
     path("", include("missions.api_urls")),
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("docs", api_docs, name="api-docs"),
+    # Last: any other /api/ path is a JSON 404, in DEBUG too.
+    re_path(r"", error_views.api_not_found),
 ]
 
 urlpatterns = [
@@ -21,5 +30,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
+    path("metrics", health.metrics, name="metrics"),
 ]
+
+handler400 = error_views.bad_request
+handler403 = error_views.permission_denied
+handler404 = error_views.page_not_found
+handler500 = error_views.server_error

@@ -154,6 +154,7 @@ class MissionDecideApi(APIView):
 
     @extend_schema(request=None, responses={200: MissionOutputSerializer, 409: ErrorSerializer, **ERRORS})
     def post(self, request, mission_id: int):
+        _ = request.data  # no input, but a body that does not parse is refused, as on every POST
         mission = services.mission_decide(mission_id=mission_id, user_id=request.user.pk, action=self.decision)
         return Response(mission_data(mission))
 

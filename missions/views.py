@@ -1,6 +1,7 @@
 """Server-rendered pages. Each view validates a plain form, makes one service or selector
 call, and turns the service's errors (the API's codes) into messages."""
 
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import streamer_get_by_username, streamer_suggestions
@@ -353,9 +355,14 @@ def mission_decide(request, mission_id: int):
 # --- overlay and staff --------------------------------------------------------------------
 
 
+@xframe_options_exempt
+@csp_replace({"frame-ancestors": ["*"]})
 @require_GET
 def overlay(request, username: str):
-    """A transparent browser source for OBS: the streamer's live missions, nothing private."""
+    """A transparent browser source for OBS: the streamer's live missions, nothing private.
+
+    The one page any site may frame: streaming tools embed it in an iframe.
+    """
     streamer = streamer_get_by_username(username=username)
     if streamer is None:
         raise Http404

@@ -38,10 +38,11 @@ def test_readyz_names_the_broker_when_it_is_down(client, broker_down):
     assert response.json() == {"status": "unavailable", "failed": ["broker"]}
 
 
-def test_metrics_are_exposed_for_prometheus(client):
+def test_metrics_are_exposed_for_prometheus(client, settings):
+    settings.METRICS_TOKEN = "prometheus-scrape-token"
     client.get("/healthz")
 
-    response = client.get("/metrics")
+    response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer prometheus-scrape-token")
 
     assert response.status_code == 200
     assert b"django_http_requests_total_by_method_total" in response.content

@@ -82,3 +82,22 @@ def test_postgresql_urls_configure_both_databases(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "missions", "people", "60"]
+
+
+def test_a_metrics_network_that_is_not_a_cidr_is_a_clear_error(tmp_path):
+    result = _run(["manage.py", "check"], {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,prometheus"}, tmp_path)
+
+    assert result.returncode != 0
+    assert "METRICS_ALLOWED_NETWORKS: 'prometheus' is not a network" in result.stderr
+
+
+def test_metrics_networks_are_read_from_the_environment(tmp_path):
+    code = "from django.conf import settings; print(settings.METRICS_ALLOWED_NETWORKS, settings.METRICS_TOKEN)"
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"],
+        {"METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,fd00::/8", "METRICS_TOKEN": "tok-9"},
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['10.0.0.0/8', 'fd00::/8'] tok-9"

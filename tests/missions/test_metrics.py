@@ -1,3 +1,5 @@
+from django.test import override_settings
+
 from missions import services
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -8,7 +10,11 @@ pytestmark = both_databases
 
 
 def _metrics(client) -> dict[str, float]:
-    lines = client.get("/metrics").content.decode().splitlines()
+    # Tests run with DEBUG off, as production does: Prometheus' scrape needs its token.
+    with override_settings(METRICS_TOKEN="prometheus-scrape-token"):
+        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer prometheus-scrape-token")
+    assert response.status_code == 200
+    lines = response.content.decode().splitlines()
     return {
         name: float(value)
         for line in lines
