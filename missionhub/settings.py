@@ -231,7 +231,9 @@ REST_FRAMEWORK = {
         "missionhub.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
+        # Sign-in, per account (canonical username) and, separately, per address.
         "login": _rate("login", "10/min"),
+        "login_address": _rate("login_address", "60/min"),
         "register": _rate("register", "30/hour"),
         "money": _rate("money", "120/min"),
         "user": _rate("user", "600/min"),

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.views import AdminLoginView
+
 from . import health
 
 api_patterns = [
@@ -18,6 +20,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", include(api_patterns)),
+    # Before the admin's own login: the same sign-in limits as the API and /login.
+    path("admin/login/", AdminLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),

@@ -82,3 +82,18 @@ def test_postgresql_urls_configure_both_databases(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "missions", "people", "60"]
+
+
+def test_the_sign_in_limits_come_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings; r = settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']; "
+        "print(r['login'], r['login_address'])"
+    )
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"],
+        {"THROTTLE_LOGIN": "5/min", "THROTTLE_LOGIN_ADDRESS": "100/hour"},
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["5/min", "100/hour"]
