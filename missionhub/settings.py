@@ -47,6 +47,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First, so that its createsuperuser and changepassword (on the accounts database)
+    # take the place of django.contrib.auth's.
+    "accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -62,7 +65,6 @@ INSTALLED_APPS = [
     "django_prometheus",
     "pgtrigger",
     "anymail",
-    "accounts",
     "ledger",
     "missions",
 ]

@@ -847,6 +847,20 @@ class TestErrorPages:
         assert b"This page went missing." in response.content
         assert b'href="/">Back to live missions</a>' in response.content
 
+    @pytest.mark.parametrize("debug", [True, False])
+    @pytest.mark.parametrize("url", ["/missions/99999", "/streamers/nobody", "/overlay/nobody"])
+    def test_an_unknown_mission_or_streamer_shows_our_404_page_with_debug_on_or_off(
+        self, client, db, settings, url, debug
+    ):
+        settings.DEBUG = debug
+
+        response = client.get(url)
+
+        assert response.status_code == 404
+        assert [t.name for t in response.templates][:2] == ["404.html", "base.html"]
+        assert b"This page went missing." in response.content
+        assert b'href="/">Back to live missions</a>' in response.content
+
     def test_an_unknown_mission_in_htmx_polling_is_404(self, client, db):
         response = client.get("/missions/999999", headers={"HX-Request": "true"})
 
