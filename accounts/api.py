@@ -13,12 +13,13 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from missionhub.errors import ErrorSerializer
-from missionhub.throttling import LoginThrottle, RegisterThrottle
+from missionhub.throttling import LOGIN_THROTTLES, RegisterThrottle
 from missionhub.validators import refuse_control_characters
 
 from . import selectors, services
 from .authentication import TokenRefreshSerializer
 from .errors import NotYourToken
+from .usernames import username_normalize
 
 
 def _field_errors(field: str, exc: DjangoValidationError) -> ValidationError:
@@ -36,13 +37,18 @@ class UserOutputSerializer(serializers.Serializer):
     is_streamer = serializers.BooleanField()
 
 
+class UsernameField(serializers.CharField):
+    """A username as Django's forms take one: NFKC first, then the length and character checks."""
+
+    def to_internal_value(self, data):
+        return username_normalize(super().to_internal_value(data))
+
+
 class RegisterApi(APIView):
     throttle_classes = [RegisterThrottle]
 
     class InputSerializer(serializers.Serializer):
-        username = serializers.CharField(
-            max_length=150, validators=[refuse_control_characters, UnicodeUsernameValidator()]
-        )
+        username = UsernameField(max_length=150, validators=[refuse_control_characters, UnicodeUsernameValidator()])
         # Django's EmailValidator lets most control characters through in a quoted local part.
         email = serializers.EmailField(max_length=254, validators=[refuse_control_characters])
         password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
@@ -62,10 +68,11 @@ class RegisterApi(APIView):
 class TokenObtainApi(TokenObtainPairView):
     """Exchange a username and password for an access and a refresh token.
 
-    A wrong password and an unknown username get the same 401.
+    A wrong password and an unknown username get the same 401. Any spelling of the
+    username with the same canonical form signs in, and shares that user's limit.
     """
 
-    throttle_classes = [LoginThrottle]
+    throttle_classes = LOGIN_THROTTLES
 
 
 class TokenRefreshApi(TokenRefreshView):

@@ -10,6 +10,12 @@ class UsernameTaken(MissionHubError):
     message = _("That username is taken.")
 
 
+class UsernameConfusable(MissionHubError):
+    code = "username_confusable"
+    field = "username"
+    message = _("That username mixes alphabets in a way that looks like another name. Choose a different one.")
+
+
 class EmailTaken(MissionHubError):
     code = "email_taken"
     field = "email"

@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
+from django.contrib.auth.forms import UsernameField
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
@@ -12,7 +13,8 @@ from . import services
 
 
 class SignupForm(forms.Form):
-    username = forms.CharField(
+    # Django's UsernameField: NFKC before the checks, as the service stores it.
+    username = UsernameField(
         label=_("Username"), max_length=150, validators=[refuse_control_characters, UnicodeUsernameValidator()]
     )
     email = forms.EmailField(label=_("Email"), max_length=254, validators=[refuse_control_characters])

@@ -4,17 +4,22 @@ from django.contrib.auth.models import UserManager as DjangoUserManager
 from django.db import models
 from django.db.models.functions import Lower
 
+from .usernames import username_canonical, username_normalize
+
 
 class UserManager(DjangoUserManager):
     def get_by_natural_key(self, username):
-        # Usernames are unique regardless of case, so sign-in ignores case too.
-        return self.get(username__iexact=username)
+        # Every sign-in (API, pages, admin, createsuperuser) finds the user here, by the
+        # canonical form: a look-alike spelling is the same user.
+        return self.get(username_canonical=username_canonical(str(username)))
 
 
 class User(AbstractUser):
     """A viewer, and a streamer when `is_streamer` is set. Cash lives in the ledger."""
 
     email = models.EmailField("email address")
+    # username in its canonical form (accounts.usernames), kept by save(); unique.
+    username_canonical = models.CharField(max_length=300, editable=False)
     is_streamer = models.BooleanField(default=False)
     # The language of the user's emails: the one they signed up in.
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
@@ -23,9 +28,18 @@ class User(AbstractUser):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(Lower("username"), name="accounts_user_username_ci_unique"),
+            models.UniqueConstraint(fields=["username_canonical"], name="accounts_user_username_canonical_unique"),
             models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
         ]
 
     def __str__(self):
         return self.username
+
+    def save(self, *args, **kwargs):
+        """The username is stored NFKC and its canonical form beside it, however it was set."""
+        self.username = username_normalize(self.username)
+        self.username_canonical = username_canonical(self.username)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_canonical"}
+        super().save(*args, **kwargs)

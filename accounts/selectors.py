@@ -1,19 +1,29 @@
 from collections.abc import Iterable
 
 from .models import User
+from .usernames import username_canonical
+
+# Every look-up by username compares canonical forms (accounts.usernames): a full-width or
+# upper-case `streamer` finds `streamer`, identically on SQLite and PostgreSQL.
 
 
 def user_get_by_username(*, username: str) -> User | None:
-    return User.objects.filter(username__iexact=username, is_active=True).first()
+    return User.objects.filter(username_canonical=username_canonical(username), is_active=True).first()
 
 
 def streamer_get_by_username(*, username: str) -> User | None:
-    """An active streamer with that username (any case), or None."""
-    return User.objects.filter(username__iexact=username, is_active=True, is_streamer=True).first()
+    """An active streamer with that username (in any spelling of it), or None."""
+    return User.objects.filter(
+        username_canonical=username_canonical(username), is_active=True, is_streamer=True
+    ).first()
 
 
-def username_taken(*, username: str) -> bool:
-    return User.objects.filter(username__iexact=username).exists()
+def username_taken(*, username: str, exclude_user_id: int | None = None) -> bool:
+    """Whether another account has that username's canonical form."""
+    users = User.objects.filter(username_canonical=username_canonical(username))
+    if exclude_user_id is not None:
+        users = users.exclude(pk=exclude_user_id)
+    return users.exists()
 
 
 def email_taken(*, email: str) -> bool:
@@ -29,12 +39,12 @@ def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
 
 
 def streamer_suggestions(*, prefix: str, limit: int = 8) -> list[str]:
-    """Streamers' usernames starting with `prefix` (any case), for the new-mission form."""
-    prefix = prefix.strip()
+    """Streamers' usernames starting with `prefix` (in any spelling), for the new-mission form."""
+    prefix = username_canonical(prefix.strip())
     if not prefix:
         return []
     return list(
-        User.objects.filter(is_streamer=True, is_active=True, username__istartswith=prefix)
+        User.objects.filter(is_streamer=True, is_active=True, username_canonical__startswith=prefix)
         .order_by("username")
         .values_list("username", flat=True)[:limit]
     )

@@ -4,16 +4,22 @@ from django.db.models.functions import Now
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from . import selectors
-from .errors import EmailTaken, PasswordIncorrect, UsernameTaken
+from .errors import EmailTaken, PasswordIncorrect, UsernameConfusable, UsernameTaken
 from .models import User
+from .usernames import username_is_confusable, username_normalize
 
 
 def user_create(*, username: str, email: str, password: str, is_streamer: bool = False, language: str = "en") -> User:
-    """Register a user. Raises UsernameTaken, EmailTaken, django's ValidationError (password).
+    """Register a user. Raises UsernameConfusable, UsernameTaken, EmailTaken, django's
+    ValidationError (password).
 
-    The case-insensitive unique constraints are the guard; the look-ups before the
-    insert only give the common case a precise message.
+    The username is stored NFKC; it is taken when another account has its canonical form
+    (accounts.usernames). The unique constraints (canonical username, lower-cased email)
+    are the guard; the look-ups before the insert only give the common case a precise message.
     """
+    username = username_normalize(username)
+    if username_is_confusable(username):
+        raise UsernameConfusable()
     email = User.objects.normalize_email(email).strip()
     user = User(username=username, email=email, is_streamer=is_streamer, language=language)
     validate_password(password, user=user)

@@ -1,18 +1,21 @@
+import math
+
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.translation import gettext as _
 from django.views import i18n as i18n_views
 from django.views.decorators.http import require_http_methods, require_POST
 
 from missionhub.errors import MissionHubError
-from missionhub.throttling import LoginThrottle, RegisterThrottle
+from missionhub.throttling import RegisterThrottle, login_throttle_wait
 
 from . import services
 from .errors import PasswordIncorrect
@@ -24,16 +27,51 @@ def _throttled(request, throttle_class) -> bool:
 
 
 class LoginView(auth_views.LoginView):
+    """The sign-in page, behind the sign-in limits every way in shares (missionhub.throttling).
+
+    Over a limit the password is not even checked: a 429 with the message and the form.
+    """
+
     template_name = "accounts/login.html"
     form_class = AuthenticationForm
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        if _throttled(request, LoginThrottle):
-            form = self.get_form()
-            form.add_error(None, _("Too many sign-in attempts. Wait a minute and try again."))
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+        wait = login_throttle_wait(request)
+        if wait is None:
+            return super().post(request, *args, **kwargs)
+        messages.error(request, _("Too many sign-in attempts. Wait a minute and try again."), extra_tags="throttled")
+        form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
+        response = self.render_to_response(self.get_context_data(form=form), status=429)
+        response["Retry-After"] = str(max(1, math.ceil(wait)))
+        return response
+
+
+class AdminLoginView(LoginView):
+    """`/admin/login/`, routed before the admin's own: AdminSite.login with the same limits."""
+
+    template_name = "admin/login.html"
+    form_class = AdminAuthenticationForm
+    redirect_authenticated_user = False
+
+    def dispatch(self, request, *args, **kwargs):
+        request.current_app = admin.site.name
+        if request.method == "GET" and admin.site.has_permission(request):
+            return redirect("admin:index")
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_default_redirect_url(self):
+        return reverse("admin:index", current_app=admin.site.name)
+
+    def get_context_data(self, **kwargs):
+        return {
+            **super().get_context_data(**kwargs),
+            **admin.site.each_context(self.request),
+            "title": _("Log in"),
+            "subtitle": None,
+            "app_path": self.request.get_full_path(),
+            "username": self.request.user.get_username(),
+        }
 
 
 @require_http_methods(["GET", "POST"])

@@ -49,6 +49,9 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First, so that its createsuperuser and changepassword (on the accounts database)
+    # take the place of django.contrib.auth's.
+    "accounts",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -65,7 +68,6 @@ INSTALLED_APPS = [
     "csp",
     "pgtrigger",
     "anymail",
-    "accounts",
     "ledger",
     "missions",
 ]
@@ -237,7 +239,9 @@ REST_FRAMEWORK = {
         "missionhub.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
+        # Sign-in, per account (canonical username) and, separately, per address.
         "login": _rate("login", "10/min"),
+        "login_address": _rate("login_address", "60/min"),
         "register": _rate("register", "30/hour"),
         "money": _rate("money", "120/min"),
         "user": _rate("user", "600/min"),

@@ -7,7 +7,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
@@ -45,6 +45,15 @@ FORM_REUSED = gettext_lazy(
 def _error(request, exc: MissionHubError) -> None:
     """The service's error as a message; its code rides along as a tag (pages use it)."""
     messages.error(request, exc.message, extra_tags=exc.code)
+
+
+def _not_found(request) -> HttpResponse:
+    """Our 404 page (the site's layout) for a mission or streamer that does not exist.
+
+    Rendered here rather than raising Http404, so that it shows with DEBUG on too, where
+    Django would show its own debug page.
+    """
+    return render(request, "404.html", status=404)
 
 
 def _is_htmx(request) -> bool:
@@ -121,11 +130,12 @@ def home(request):
     return render(request, "missions/home.html", context)
 
 
-def _mission_context(request, mission_id: int) -> dict:
+def _mission_context(request, mission_id: int) -> dict | None:
+    """The mission page's context, or None when there is no such mission."""
     try:
         mission = selectors.mission_get(mission_id=mission_id)
-    except MissionNotFound as exc:
-        raise Http404 from exc
+    except MissionNotFound:
+        return None
     mission = selectors.missions_attach_usernames([mission])[0]
     user = request.user
     return {
@@ -138,6 +148,8 @@ def _mission_context(request, mission_id: int) -> dict:
 
 def _mission_page(request, mission_id: int):
     context = _mission_context(request, mission_id)
+    if context is None:
+        return _not_found(request)
     if not _is_htmx(request):
         user = request.user
         context.update(
@@ -247,7 +259,7 @@ def streamer_suggest(request):
 def streamer_channel(request, username: str):
     streamer = streamer_get_by_username(username=username)
     if streamer is None:
-        raise Http404
+        return _not_found(request)
     live, past = selectors.streamer_missions(streamer_id=streamer.pk)
     page = Paginator(past, 20).get_page(request.GET.get("page"))
     selectors.missions_attach_payouts(streamer_id=streamer.pk, missions=page)
@@ -365,7 +377,7 @@ def overlay(request, username: str):
     """
     streamer = streamer_get_by_username(username=username)
     if streamer is None:
-        raise Http404
+        return _not_found(request)
     live, _past = selectors.streamer_missions(streamer_id=streamer.pk)
     context = {"streamer": streamer, "live": live}
     return _live(request, page="missions/overlay.html", partial="missions/_overlay_live.html", context=context)

@@ -101,3 +101,18 @@ def test_metrics_networks_are_read_from_the_environment(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "['10.0.0.0/8', 'fd00::/8'] tok-9"
+
+
+def test_the_sign_in_limits_come_from_the_environment(tmp_path):
+    code = (
+        "from django.conf import settings; r = settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']; "
+        "print(r['login'], r['login_address'])"
+    )
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"],
+        {"THROTTLE_LOGIN": "5/min", "THROTTLE_LOGIN_ADDRESS": "100/hour"},
+        tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["5/min", "100/hour"]

@@ -411,6 +411,15 @@ class TestUserProfile:
         assert set(response.json()) == {"username", "is_streamer", "date_joined"}
         assert response.json()["is_streamer"] is True
 
+    @pytest.mark.parametrize("spelling", ["ｎｅｏ", "𝐍𝐞𝐨", "NEO"])  # noqa: RUF001
+    def test_finds_the_user_by_any_spelling_of_the_name(self, api_client, spelling):
+        UserFactory(username="neo")
+
+        response = api_client.get(f"/api/users/{spelling}")
+
+        assert response.status_code == 200
+        assert response.json()["username"] == "neo"
+
     def test_answers_404_for_an_unknown_user(self, api_client):
         response = api_client.get("/api/users/nobody")
 

@@ -44,14 +44,29 @@ class TestLoginThrottle:
 
         assert response.status_code == 200
 
-    def test_counts_each_address_separately(self, api_client, user, rates):
+    def test_holds_for_the_account_from_any_address(self, api_client, user, rates):
         rates(login="1/min")
+        api_client.post(
+            "/api/auth/token", {"username": user.username, "password": "x"}, format="json", REMOTE_ADDR="10.0.0.1"
+        )
+
+        response = api_client.post(
+            "/api/auth/token", {"username": user.username, "password": PASSWORD}, format="json", REMOTE_ADDR="10.0.0.2"
+        )
+
+        assert response.status_code == 429
+
+    def test_limits_each_address_whatever_the_username(self, api_client, user, rates):
+        rates(login_address="1/min")
+        api_client.post("/api/auth/token", {"username": "someone", "password": "x"}, format="json")
         body = {"username": user.username, "password": PASSWORD}
-        api_client.post("/api/auth/token", body, format="json", REMOTE_ADDR="10.0.0.1")
 
-        response = api_client.post("/api/auth/token", body, format="json", REMOTE_ADDR="10.0.0.2")
+        refused = api_client.post("/api/auth/token", body, format="json")
+        elsewhere = api_client.post("/api/auth/token", body, format="json", REMOTE_ADDR="10.0.0.2")
 
-        assert response.status_code == 200
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "throttled"
+        assert elsewhere.status_code == 200
 
     def test_throttles_the_sign_in_page_too(self, client, user, rates):
         rates(login="2/min")

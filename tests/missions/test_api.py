@@ -166,6 +166,28 @@ class TestMissionCreate:
         assert response.status_code == 201
         assert response.json()["streamer"] == "Shroud"
 
+    @pytest.mark.parametrize("spelling", ["ｓｈｒｏｕｄ", "𝐒𝐡𝐫𝐨𝐮𝐝", "ＳＨＲＯＵＤ"])  # noqa: RUF001
+    def test_names_the_streamer_in_any_spelling(self, auth_client, spelling):
+        shroud = UserFactory(username="Shroud", is_streamer=True)
+        fund(auth_client.user, 10_000)
+
+        response = auth_client.post(MISSIONS, _create_body(None, streamer=spelling), format="json")
+
+        assert response.status_code == 201
+        assert response.json()["streamer"] == "Shroud"
+        assert Mission.objects.get().streamer_id == shroud.pk
+
+    def test_a_mixed_script_look_alike_is_no_streamer(self, auth_client):
+        UserFactory(username="shroud", is_streamer=True)
+        fund(auth_client.user, 10_000)
+
+        response = auth_client.post(MISSIONS, _create_body(None, streamer="ѕhroud"), format="json")  # noqa: RUF001 - a Cyrillic s
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "streamer_not_found"
+        assert not Mission.objects.exists()
+        assert wallet_balance(user_id=auth_client.user.pk) == 10_000
+
     def test_the_description_may_be_left_out(self, auth_client, streamer):
         fund(auth_client.user, 10_000)
         body = _create_body(streamer)
@@ -433,6 +455,8 @@ class TestMissionList:
             ("status=failed", []),
             ("streamer=alice", ["m2", "m1"]),
             ("streamer=ALICE", ["m2", "m1"]),
+            ("streamer=ａｌｉｃｅ", ["m2", "m1"]),  # noqa: RUF001
+            ("creator=𝐗𝐚𝐯𝐢𝐞𝐫", ["m3", "m1"]),  # noqa: RUF001
             ("creator=xavier", ["m3", "m1"]),
             ("streamer=bob&creator=yann", ["m4"]),
             ("active=true", ["m2", "m1"]),

@@ -631,6 +631,16 @@ class TestOverlay:
         for private in ("secret_backer", "backer@private.example", streamer.email, "73,210", "73210", "@private"):
             assert private.encode() not in response.content
 
+    @pytest.mark.parametrize("spelling", ["ｋｉｗｉ", "𝐊𝐢𝐰𝐢", "KIWI"])  # noqa: RUF001
+    def test_finds_the_streamer_by_any_spelling_of_the_name(self, client, db, spelling):
+        kiwi = UserFactory(username="kiwi", is_streamer=True)
+        make_mission(streamer=kiwi, title="Play blindfolded")
+
+        response = client.get(f"/overlay/{spelling}")
+
+        assert response.status_code == 200
+        assert b"Play blindfolded" in response.content
+
     def test_is_404_for_an_unknown_user(self, client, db):
         response = client.get("/overlay/nobody_at_all")
 
@@ -669,6 +679,17 @@ class TestChannelPage:
         response = client.get(f"/streamers/{viewer.username}")
 
         assert response.status_code == 404
+
+    @pytest.mark.parametrize("spelling", ["ｋｉｗｉ", "𝐊𝐢𝐰𝐢", "KIWI"])  # noqa: RUF001
+    def test_finds_the_streamer_by_any_spelling_of_the_name(self, client, db, spelling):
+        kiwi = UserFactory(username="kiwi", is_streamer=True)
+        make_mission(streamer=kiwi, title="Still running")
+
+        response = client.get(f"/streamers/{spelling}")
+
+        assert response.status_code == 200
+        assert b"@kiwi" in response.content
+        assert b"Still running" in response.content
 
     def test_is_404_for_an_unknown_user(self, client, db):
         response = client.get("/streamers/nobody_at_all")
@@ -714,6 +735,15 @@ class TestHomePage:
 
         assert _positions(response.content, ["Alpha quest", "Bravo quest"]) == ["Alpha quest"]
 
+    def test_filters_by_streamer_in_any_spelling(self, client, db):
+        elodie, other = UserFactory(username="élodie", is_streamer=True), UserFactory(is_streamer=True)
+        make_mission(streamer=elodie, title="Alpha quest")
+        make_mission(streamer=other, title="Bravo quest")
+
+        response = client.get("/", {"streamer": "ÉLODIE"})
+
+        assert _positions(response.content, ["Alpha quest", "Bravo quest"]) == ["Alpha quest"]
+
     def test_an_unknown_streamer_filter_lists_nothing(self, client, streamer):
         make_mission(streamer=streamer, title="Alpha quest")
 
@@ -750,6 +780,17 @@ class TestStreamerSuggestions:
         assert response.status_code == 200
         options = re.findall(r'<option value="([^"]*)"></option>', response.content.decode())
         assert sorted(options) == sorted(["stella", "Stormy", "ST_ranger"])
+
+    @pytest.mark.parametrize("prefix", ["ÉLO", "ｅｌｏ", "𝐞𝐥𝐨"])  # noqa: RUF001
+    def test_offers_names_beyond_ascii_in_any_spelling(self, client, db, prefix):
+        for name in ("élodie", "Éloïse", "elon"):
+            UserFactory(username=name, is_streamer=True)
+
+        response = client.get("/streamers/suggest", {"streamer": prefix})
+
+        options = re.findall(r'<option value="([^"]*)"></option>', response.content.decode())
+        expected = ["elon"] if prefix != "ÉLO" else ["élodie", "Éloïse"]
+        assert sorted(options) == sorted(expected)
 
     def test_offers_nothing_for_an_empty_prefix(self, client, streamer):
         response = client.get("/streamers/suggest", {"streamer": ""})
@@ -818,6 +859,20 @@ class TestErrorPages:
         response = client.get("/missions/999999")
 
         assert response.status_code == 404
+        assert b"This page went missing." in response.content
+        assert b'href="/">Back to live missions</a>' in response.content
+
+    @pytest.mark.parametrize("debug", [True, False])
+    @pytest.mark.parametrize("url", ["/missions/99999", "/streamers/nobody", "/overlay/nobody"])
+    def test_an_unknown_mission_or_streamer_shows_our_404_page_with_debug_on_or_off(
+        self, client, db, settings, url, debug
+    ):
+        settings.DEBUG = debug
+
+        response = client.get(url)
+
+        assert response.status_code == 404
+        assert [t.name for t in response.templates][:2] == ["404.html", "base.html"]
         assert b"This page went missing." in response.content
         assert b'href="/">Back to live missions</a>' in response.content
 

@@ -23,7 +23,7 @@ from ledger.selectors import wallet_balance
 from missionhub.validators import CONTROL_CHARACTERS, has_control_characters
 from missions import services
 from missions.errors import EmailSendFailed, InvalidText
-from missions.forms import MissionForm
+from missions.forms import MissionForm, one_time_key
 from missions.models import Mission
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -179,6 +179,7 @@ class TestNewMissionPage:
             "description": "No potions.",
             "amount": "1000",
             "duration_seconds": str(_duration()),
+            "form_key": one_time_key(),
         }
         data.update(fields)
         return client.post("/missions/new", data)
@@ -551,8 +552,10 @@ class TestStaffSeeFailedEmails:
         assert "Tom &amp; Jerry" in content
         assert "newlines" in content
 
-    def test_in_the_metrics(self, client, failed_email):
-        lines = client.get("/metrics").content.decode().splitlines()
+    def test_in_the_metrics(self, client, failed_email, settings):
+        settings.METRICS_TOKEN = "prometheus-scrape-token"
+        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer prometheus-scrape-token")
+        lines = response.content.decode().splitlines()
 
         assert 'missionhub_failed_emails{kind="mission_created"} 1.0' in lines
         assert 'missionhub_failed_emails{kind="result"} 0.0' in lines
