@@ -53,7 +53,10 @@ def _not_found(request) -> HttpResponse:
     Rendered here rather than raising Http404, so that it shows with DEBUG on too, where
     Django would show its own debug page.
     """
-    return render(request, "404.html", status=404)
+    response = render(request, "404.html", status=404)
+    # An unknown overlay is an ordinary page: only a real overlay may be framed.
+    response["X-Frame-Options"] = "DENY"
+    return response
 
 
 def _is_htmx(request) -> bool:
