@@ -144,6 +144,7 @@ def add_refused_methods(result, generator, request, public):
         for method in refused:
             responses = {
                 "401": _error_ref(401),
+                "404": _error_ref(404),  # a path value the URL does not take: no such object
                 "405": _error_ref(405),
                 "429": {**_error_ref(429), "headers": model["responses"]["429"]["headers"]},
             }

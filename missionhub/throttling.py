@@ -4,6 +4,8 @@ DRF's own classes copy the rates when they are imported; reading them per reques
 the environment and tests set them.
 """
 
+from collections.abc import Mapping
+
 from rest_framework.settings import api_settings
 from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
 
@@ -28,7 +30,9 @@ class LoginThrottle(_SettingsRate, SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         data = getattr(request, "data", None) or request.POST
-        username = str(data.get("username", "")).strip().lower()[:150]
+        # A JSON body that is no object (a list, a string) names nobody; the view answers 400.
+        username = str(data.get("username", "")) if isinstance(data, Mapping) else ""
+        username = username.strip().lower()[:150]
         return self.cache_format % {"scope": self.scope, "ident": f"{username}|{self.get_ident(request)}"}
 
 
