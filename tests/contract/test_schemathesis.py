@@ -22,6 +22,8 @@ from tests.accounts.factories import UserFactory
 from tests.missions.factories import make_mission
 from tests.utils import ALL_DATABASES
 
+pytestmark = pytest.mark.contract
+
 CHECKS = [
     "not_a_server_error",
     "status_code_conformance",
@@ -57,7 +59,8 @@ def fuzzer(settings):
     return streamer
 
 
-def schemathesis_run(*, url: str, token: str, report_dir: Path) -> subprocess.CompletedProcess:
+def schemathesis_run(*, url: str, token: str, work_dir: Path) -> subprocess.CompletedProcess:
+    """The CLI, run in `work_dir` (its crash cache and reports stay there, out of the checkout)."""
     command = [
         sys.executable, "-m", "schemathesis.cli", "run", f"{url}/api/schema",
         "--header", f"Authorization: Bearer {token}",
@@ -69,9 +72,9 @@ def schemathesis_run(*, url: str, token: str, report_dir: Path) -> subprocess.Co
         "--baseline", str(BASELINE),
         "--request-timeout", "30",
         "--no-color",
-        "--report", "junit", "--report-dir", str(report_dir),
+        "--report", "junit", "--report-dir", str(work_dir),
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    return subprocess.run(command, cwd=work_dir, capture_output=True, text=True, timeout=TIMEOUT, check=False)
 
 
 @pytest.mark.timeout(TIMEOUT + 60)
@@ -80,7 +83,7 @@ def test_every_operation_answers_as_the_schema_says(live_server, fuzzer, task_qu
     token = RefreshToken.for_user(fuzzer).access_token
     token.set_exp(lifetime=timedelta(seconds=TIMEOUT))  # a soak run outlasts the usual 15 minutes
 
-    run = schemathesis_run(url=live_server.url, token=str(token), report_dir=tmp_path)
+    run = schemathesis_run(url=live_server.url, token=str(token), work_dir=tmp_path)
 
     assert run.returncode == 0, run.stdout[-30000:] + run.stderr[-5000:]
     assert "Failures:" not in run.stdout
