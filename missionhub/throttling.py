@@ -30,9 +30,10 @@ class LoginThrottle(_SettingsRate, SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         data = getattr(request, "data", None) or request.POST
-        # A JSON body that is no object (a list, a string) names nobody; the view answers 400.
-        username = str(data.get("username", "")) if isinstance(data, Mapping) else ""
-        username = username.strip().lower()[:150]
+        # A JSON body that is no object, or a username that is no string, names nobody: the
+        # view answers 400.
+        username = data.get("username", "") if isinstance(data, Mapping) else ""
+        username = username.strip().lower()[:150] if isinstance(username, str) else ""
         return self.cache_format % {"scope": self.scope, "ident": f"{username}|{self.get_ident(request)}"}
 
 

@@ -36,7 +36,9 @@ class TestLoginThrottle:
         assert response.json()["code"] == "throttled"
         assert "Retry-After" in response.headers
 
-    @pytest.mark.parametrize("body", [[None, None], ["viewer", "password"], "viewer", 7])
+    @pytest.mark.parametrize(
+        "body", [[None, None], ["viewer", "password"], "viewer", 7, {"username": [None], "password": "x"}]
+    )
     def test_answers_a_json_body_that_is_no_object_with_400(self, api_client, body):
         response = api_client.post("/api/auth/token", body, format="json")
 
