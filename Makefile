@@ -7,7 +7,7 @@ PORT ?= 8000
 # The test suite keeps its SQLite files, broker folders and mail apart from `make run`'s.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install run migrate demo test test-fast lint format bench clean
+.PHONY: install run migrate demo test test-fast soak lint format bench clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ run: demo
 
 test: install
 	MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest $(PYTEST_ARGS)
+
+# schemathesis' long profile against a live server (make test runs the short one).
+soak: install
+	MISSIONHUB_SOAK=1 MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest -q tests/contract/test_schemathesis.py $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .

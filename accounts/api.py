@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from missionhub.errors import ErrorSerializer
+from missionhub.schema import error_responses
 from missionhub.throttling import LOGIN_THROTTLES, RegisterThrottle
 from missionhub.validators import refuse_control_characters
 
@@ -65,6 +66,16 @@ class RegisterApi(APIView):
         return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
+class TokenPairOutputSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="Send it as `Authorization: Bearer <access>`; it expires in minutes.")
+    refresh = serializers.CharField(help_text="Exchange it at /api/auth/token/refresh for a new pair.")
+
+
+# simplejwt's serializers are one model for request and response (a client generated from
+# them would send `access` and `refresh` and fail to read the answer): the schema describes
+# the two halves apart, and simplejwt's serializers still do the work.
+
+
 class TokenObtainApi(TokenObtainPairView):
     """Exchange a username and password for an access and a refresh token.
 
@@ -73,6 +84,14 @@ class TokenObtainApi(TokenObtainPairView):
     """
 
     throttle_classes = LOGIN_THROTTLES
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField()
+        password = serializers.CharField(write_only=True, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairOutputSerializer, **error_responses(401)})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class TokenRefreshApi(TokenRefreshView):
@@ -83,6 +102,13 @@ class TokenRefreshApi(TokenRefreshView):
     """
 
     serializer_class = TokenRefreshSerializer
+
+    class InputSerializer(serializers.Serializer):
+        refresh = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={200: TokenPairOutputSerializer, **error_responses(401)})
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
 
 
 class PasswordChangeApi(APIView):
@@ -114,7 +140,7 @@ class LogoutApi(APIView):
     class InputSerializer(serializers.Serializer):
         refresh = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={204: None})
+    @extend_schema(request=InputSerializer, responses={204: None, **error_responses(403)})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,24 +1,21 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from missionhub.errors import ErrorSerializer
 from missionhub.fields import CashField
+from missionhub.schema import Pagination, error_responses
 from missionhub.throttling import MoneyThrottle, UserThrottle
 
 from . import selectors, services
 from .idempotency import IdempotentRequest, fingerprint_of, idempotency_run, key_validate
 
 
+# users/me lives in the ledger, not in accounts: accounts sits below the ledger and must
+# not import it, and the balance is the ledger's.
 class UserMeApi(APIView):
-    """The signed-in user with their wallet balance.
-
-    It lives in the ledger, not in accounts, because accounts sits below the ledger
-    and must not import it.
-    """
+    """The signed-in user: id, username, email, whether they stream, and their wallet balance."""
 
     permission_classes = [IsAuthenticated]
 
@@ -69,13 +66,25 @@ def idempotent_response(request, *, action, render) -> Response:
 
 # --- wallet -------------------------------------------------------------------------------
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=False,
-    description="Repeat the POST safely: the same key and body return the first response and move nothing.",
-)
+IDEMPOTENCY_PARAMETERS = [
+    OpenApiParameter(
+        "Idempotency-Key",
+        # As key_validate checks it: 1 to 255 printable ASCII characters.
+        {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[ -~]+$"},
+        OpenApiParameter.HEADER,
+        required=False,
+        description="Repeat the POST safely: the same key and body return the first response and move nothing "
+        "(a different body with the same key: 422). Keys are kept 24 hours.",
+    ),
+    OpenApiParameter(
+        "Idempotent-Replayed",
+        {"type": "string", "enum": ["true"]},
+        OpenApiParameter.HEADER,
+        required=False,
+        response=[201],
+        description="Present on a replay: this is the first response to this Idempotency-Key, and nothing moved.",
+    ),
+]
 
 
 class WalletApi(APIView):
@@ -103,8 +112,8 @@ class TopupApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer, 400: ErrorSerializer, 402: ErrorSerializer, 422: ErrorSerializer},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: OutputSerializer, **error_responses(402, 422)},
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -119,7 +128,10 @@ class TopupApi(APIView):
 
 
 class WalletTransactionsApi(APIView):
+    """The signed-in user's ledger entries, newest first, a page at a time."""
+
     permission_classes = [IsAuthenticated]
+    pagination_class = Pagination
 
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField(source="transaction_id")
@@ -131,6 +143,6 @@ class WalletTransactionsApi(APIView):
 
     @extend_schema(responses={200: OutputSerializer(many=True)})
     def get(self, request):
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.wallet_history(user_id=request.user.pk), request, view=self)
         return paginator.get_paginated_response(self.OutputSerializer(page, many=True).data)

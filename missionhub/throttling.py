@@ -34,7 +34,10 @@ class UserThrottle(_SettingsRate, UserRateThrottle):
 def _posted_username(request) -> str:
     """The username a sign-in posts: JSON through DRF, form fields on the pages."""
     data = getattr(request, "data", None) or request.POST
-    return str(data.get("username", "")) if isinstance(data, Mapping) else ""
+    # A JSON body that is no object, or a username that is no string, names nobody: the
+    # view answers 400.
+    username = data.get("username", "") if isinstance(data, Mapping) else ""
+    return username if isinstance(username, str) else ""
 
 
 class LoginThrottle(_SettingsRate, SimpleRateThrottle):

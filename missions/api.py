@@ -1,13 +1,12 @@
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ledger.api import IDEMPOTENCY_HEADER, idempotent_response
-from missionhub.errors import ErrorSerializer
+from ledger.api import IDEMPOTENCY_PARAMETERS, idempotent_response
 from missionhub.fields import CashField, SettingRangeIntegerField
+from missionhub.schema import Pagination, error_responses
 from missionhub.throttling import AnonThrottle, MoneyThrottle, UserThrottle
 from missionhub.validators import refuse_control_characters
 
@@ -40,12 +39,14 @@ def _pledge_amount() -> CashField:
 
 
 MONEY_THROTTLES = [AnonThrottle, UserThrottle, MoneyThrottle]
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+# The URL takes digits only; ids start at 1 (0 is a well-formed id of no mission: 404).
+MISSION_ID = OpenApiParameter("mission_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH)
 
 
 class MissionListCreateApi(APIView):
     permission_classes = [IsAuthenticatedOrReadOnly]
     throttle_classes = MONEY_THROTTLES
+    pagination_class = Pagination
 
     class FilterSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=Mission.Status.choices, required=False)
@@ -69,20 +70,20 @@ class MissionListCreateApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses={200: MissionOutputSerializer(many=True), 400: ErrorSerializer},
+        responses={200: MissionOutputSerializer(many=True), **error_responses(400)},
     )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        paginator = PageNumberPagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.mission_list(**filters.validated_data), request, view=self)
         missions = selectors.missions_attach_usernames(page)
         return paginator.get_paginated_response(MissionOutputSerializer(missions, many=True).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: MissionOutputSerializer, 422: ErrorSerializer, **ERRORS},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: MissionOutputSerializer, **error_responses(422)},
+        parameters=IDEMPOTENCY_PARAMETERS,
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -99,7 +100,9 @@ class MissionListCreateApi(APIView):
 class MissionDetailApi(APIView):
     """A mission. Nobody edits or deletes one: PUT, PATCH and DELETE answer 405."""
 
-    @extend_schema(responses={200: MissionOutputSerializer, 404: ErrorSerializer})
+    schema_refused_methods = ("PUT", "PATCH", "DELETE")
+
+    @extend_schema(responses={200: MissionOutputSerializer}, parameters=[MISSION_ID])
     def get(self, request, mission_id: int):
         return Response(mission_data(selectors.mission_get(mission_id=mission_id)))
 
@@ -121,15 +124,15 @@ class PledgeApi(APIView):
         username = serializers.CharField()
         amount = serializers.IntegerField()
 
-    @extend_schema(responses={200: ContributorSerializer(many=True), 404: ErrorSerializer})
+    @extend_schema(responses={200: ContributorSerializer(many=True)}, parameters=[MISSION_ID])
     def get(self, request, mission_id: int):
         contributors = selectors.mission_contributors(mission_id=mission_id)
         return Response(self.ContributorSerializer(contributors, many=True).data)
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: OutputSerializer, 409: ErrorSerializer, 422: ErrorSerializer, **ERRORS},
-        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: OutputSerializer, **error_responses(403, 409, 422)},
+        parameters=[MISSION_ID, *IDEMPOTENCY_PARAMETERS],
     )
     def post(self, request, mission_id: int):
         serializer = self.InputSerializer(data=request.data)
@@ -152,7 +155,9 @@ class MissionDecideApi(APIView):
     permission_classes = [IsAuthenticated]
     decision = ""  # set per URL: accept, reject, success or fail
 
-    @extend_schema(request=None, responses={200: MissionOutputSerializer, 409: ErrorSerializer, **ERRORS})
+    @extend_schema(
+        request=None, responses={200: MissionOutputSerializer, **error_responses(403, 409)}, parameters=[MISSION_ID]
+    )
     def post(self, request, mission_id: int):
         _ = request.data  # no input, but a body that does not parse is refused, as on every POST
         mission = services.mission_decide(mission_id=mission_id, user_id=request.user.pk, action=self.decision)
@@ -168,8 +173,8 @@ class MissionEventsApi(APIView):
         created_at = serializers.DateTimeField()
 
     @extend_schema(
-        responses={200: OutputSerializer(many=True), 404: ErrorSerializer},
-        parameters=[OpenApiParameter("mission_id", int, OpenApiParameter.PATH)],
+        responses={200: OutputSerializer(many=True)},
+        parameters=[MISSION_ID],
     )
     def get(self, request, mission_id: int):
         return Response(self.OutputSerializer(selectors.mission_timeline(mission_id=mission_id), many=True).data)

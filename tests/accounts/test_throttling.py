@@ -36,6 +36,15 @@ class TestLoginThrottle:
         assert response.json()["code"] == "throttled"
         assert "Retry-After" in response.headers
 
+    @pytest.mark.parametrize(
+        "body", [[None, None], ["viewer", "password"], "viewer", 7, {"username": [None], "password": "x"}]
+    )
+    def test_answers_a_json_body_that_is_no_object_with_400(self, api_client, body):
+        response = api_client.post("/api/auth/token", body, format="json")
+
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid"
+
     def test_counts_each_username_separately(self, api_client, user, rates):
         rates(login="1/min")
         api_client.post("/api/auth/token", {"username": "someone", "password": "x"}, format="json")
