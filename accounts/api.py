@@ -12,7 +12,6 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from missionhub.errors import ErrorSerializer
 from missionhub.schema import error_responses
 from missionhub.throttling import LOGIN_THROTTLES, RegisterThrottle
 from missionhub.validators import refuse_control_characters
@@ -121,7 +120,7 @@ class PasswordChangeApi(APIView):
         old_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
         new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
-    @extend_schema(request=InputSerializer, responses={204: None, 400: ErrorSerializer, 401: ErrorSerializer})
+    @extend_schema(request=InputSerializer, responses={204: None})
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
