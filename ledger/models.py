@@ -306,6 +306,8 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")  # the last failure's reason
     provider_message_id = models.CharField(max_length=255, blank=True, default="")
+    # When the sweep last sent this email's task again: not again until this is old.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

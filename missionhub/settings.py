@@ -312,6 +312,10 @@ MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8
 MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default=8)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
+# An ended mission's settlement, or an email, whose task was sent this long ago and has
+# not run is sent again by the sweep (never more often): work still queued is not
+# queued twice.
+MISSIONHUB_RESEND_GRACE_SECONDS = env.int("MISSIONHUB_RESEND_GRACE_SECONDS", default=30)
 
 
 # --- Metrics ----------------------------------------------------------------------------

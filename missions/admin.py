@@ -4,7 +4,7 @@ from missionhub.admin import ServiceOnlyAdmin
 from missionhub.errors import MissionHubError
 
 from . import services
-from .models import Mission
+from .models import Mission, SweepFailure
 
 
 @admin.register(Mission)
@@ -42,3 +42,14 @@ class MissionAdmin(ServiceOnlyAdmin):
             else:
                 cancelled += 1
         self.message_user(request, f"Cancelled {cancelled} mission(s); refunds follow.", messages.SUCCESS)
+
+
+@admin.register(SweepFailure)
+class SweepFailureAdmin(ServiceOnlyAdmin):
+    """What the sweep could not do, and when it tries again; written only by the sweep."""
+
+    list_display = ("mission_id", "step", "consecutive", "attempts", "failed_at", "retry_at", "resolved_at")
+    list_filter = ("step", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("=mission__id",)
+    ordering = ("-failed_at",)
+    readonly_fields = [f.name for f in SweepFailure._meta.fields]

@@ -13,7 +13,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from ledger.models import Event, Notification, Posting, Transaction
 
-from .models import Mission
+from .models import Mission, SweepFailure
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,24 @@ class MissionHubCollector(Collector):
             given_up_emails.add_metric([kind], given_up)
         yield emails
         yield given_up_emails
+
+        sweep = {
+            step: (failures, failing)
+            for step, failures, failing in SweepFailure.objects.values_list("step")
+            .annotate(failures=Sum("attempts"), failing=Count("pk", filter=Q(resolved_at__isnull=True)))
+            .order_by()
+        }
+        failures = CounterMetricFamily(
+            "missionhub_sweep_failures", "Units of sweep work (close, settle, email) that raised.", labels=["step"]
+        )
+        failing = GaugeMetricFamily(
+            "missionhub_sweep_failing", "Missions whose close, settle or email is failing and retried.", labels=["step"]
+        )
+        for step in SweepFailure.Step.values:
+            failures.add_metric([step], sweep.get(step, (0, 0))[0])
+            failing.add_metric([step], sweep.get(step, (0, 0))[1])
+        yield failures
+        yield failing
 
 
 _registered = False

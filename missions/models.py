@@ -39,6 +39,9 @@ class Mission(models.Model):
     created_at = models.DateTimeField(db_default=Now())
     decided_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # When the sweep last sent this ended mission's settlement again (the decision's own
+    # message went on commit, at `decided_at`): it is sent again only once this is old.
+    settle_enqueued_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # Each admin action that moves money has its own permission (missions/admin.py).
@@ -88,3 +91,38 @@ class Mission(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.title}"
+
+
+class SweepFailure(models.Model):
+    """A unit of the sweep's work on one mission (close, settle, email) that raised.
+
+    The unit is tried again after `retry_at`, which doubles after each failure, and never
+    holds up the others. A row is kept after the unit succeeds (`resolved_at`), so the
+    sum of `attempts` only grows: /metrics reports it as a counter.
+    """
+
+    class Step(models.TextChoices):
+        EXPIRE = "expire", _("Close (expire)")
+        SETTLE = "settle", _("Settle")
+        EMAIL = "email", _("Email")
+
+    mission = models.ForeignKey(Mission, on_delete=models.CASCADE, related_name="sweep_failures")
+    step = models.CharField(max_length=16, choices=Step.choices)
+    attempts = models.PositiveIntegerField(default=0)  # every failure, ever
+    consecutive = models.PositiveIntegerField(default=0)  # since the last success: sets the backoff
+    last_error = models.TextField(blank=True, default="")
+    first_failed_at = models.DateTimeField(db_default=Now())
+    failed_at = models.DateTimeField(db_default=Now())
+    retry_at = models.DateTimeField(db_default=Now())
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["mission", "step"], name="missions_sweepfailure_one_per_step")]
+        indexes = [
+            models.Index(
+                fields=["step", "retry_at"], name="missions_sweep_failing", condition=Q(resolved_at__isnull=True)
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.step} of mission #{self.mission_id}"

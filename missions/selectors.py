@@ -8,7 +8,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Notification, Transaction
 
 from .errors import MissionNotFound
-from .models import Mission
+from .models import Mission, SweepFailure
 
 
 def mission_list(
@@ -133,7 +133,11 @@ def monitoring_summary() -> dict:
         sent=Count("pk", filter=Q(sent_at__isnull=False)),
     )
     oldest_unsettled = Mission.objects.filter(is_active=False, settled_at__isnull=True).order_by("decided_at").first()
+    failing = SweepFailure.objects.filter(resolved_at__isnull=True)
+    sweep = failing.aggregate(failing=Count("pk"))
     return {
+        "sweep": sweep,
+        "sweep_failures": list(failing.order_by("-failed_at", "-pk")[:10]) if sweep["failing"] else [],
         "missions": missions,
         "emails": emails,
         "failed_emails": emails_failed_latest() if emails["failed"] else [],

@@ -22,7 +22,7 @@ from anymail.exceptions import (
 from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives
 from django.db import transaction
-from django.db.models import BooleanField, DateTimeField, ExpressionWrapper, F, Q, Value
+from django.db.models import BooleanField, DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, Value
 from django.db.models.functions import Now
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -62,7 +62,7 @@ from .errors import (
     StreamerCannotPledge,
     StreamerNotFound,
 )
-from .models import Mission
+from .models import Mission, SweepFailure
 from .selectors import missions_attach_usernames
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,6 @@ EMAIL_CLAIM = timedelta(minutes=5)
 # (at most an hour), until MISSIONHUB_EMAIL_MAX_ATTEMPTS tries have failed.
 EMAIL_BACKOFF_FIRST = timedelta(seconds=30)
 EMAIL_BACKOFF_MAX = timedelta(hours=1)
-# Terminal missions and unsent emails older than this are enqueued again by the sweep.
-RECOVERY_GRACE = timedelta(seconds=30)
 
 
 def _in_future(seconds: int) -> ExpressionWrapper:
@@ -262,23 +260,6 @@ def mission_cancel(*, mission_id: int, staff_id: int) -> Mission:
         _close(mission, status=S.CANCELLED, actor_id=staff_id)
         mission.refresh_from_db()
     return mission
-
-
-def missions_expire_due(*, batch_size: int) -> int:
-    """Expire up to `batch_size` open missions past their deadline; returns how many.
-
-    `SKIP LOCKED` (PostgreSQL) passes over missions another sweep or a pledge holds, so
-    two beats or workers never wait on each other or expire a mission twice.
-    """
-    with transaction.atomic(using="default", durable=True):
-        due = list(
-            Mission.objects.select_for_update(skip_locked=True)
-            .filter(status__in=Mission.OPEN_STATUSES, deadline__lte=Now())
-            .order_by("deadline", "pk")[:batch_size]
-        )
-        for mission in due:
-            _close(mission, status=S.EXPIRED, actor_id=None)
-    return len(due)
 
 
 # --- settlement ----------------------------------------------------------------------------
@@ -459,6 +440,161 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
 
 
 # --- the sweep -----------------------------------------------------------------------------
+#
+# Every unit of the sweep's work on one mission (closing it, settling it, sending its
+# emails) is its own transaction. A unit that raises is logged and recorded in
+# `SweepFailure` with a time to try again (15 s, doubling to an hour), and the sweep goes
+# on with the others; /metrics and the monitoring page show what is failing.
+
+SWEEP_BACKOFF_FIRST = timedelta(seconds=15)
+SWEEP_BACKOFF_MAX = timedelta(hours=1)
+STEP = SweepFailure.Step
+
+
+def _failing(step: str, *, waiting: bool) -> Exists:
+    """The mission has an unresolved failure of `step` (`waiting`: still backing off)."""
+    failures = SweepFailure.objects.filter(mission_id=OuterRef("pk"), step=step, resolved_at__isnull=True)
+    return Exists(failures.filter(retry_at__gt=Now()) if waiting else failures)
+
+
+def _resolve(step: str, mission_id: int) -> None:
+    SweepFailure.objects.filter(mission_id=mission_id, step=step, resolved_at__isnull=True).update(
+        resolved_at=Now(), consecutive=0
+    )
+
+
+def sweep_unit_failed(*, step: str, mission_id: int, exc: Exception) -> None:
+    """Log and record a failed unit of work; it is tried again after a doubling backoff."""
+    logger.error("sweep: %s of mission %s failed; it will be retried", step, mission_id, exc_info=exc)
+    reason = f"{type(exc).__name__}: {exc}"[:1000]
+    try:
+        with transaction.atomic(using="default"):
+            failure, _ = SweepFailure.objects.select_for_update().get_or_create(mission_id=mission_id, step=step)
+            consecutive = 1 if failure.resolved_at else failure.consecutive + 1
+            wait = min(SWEEP_BACKOFF_FIRST * 2 ** (consecutive - 1), SWEEP_BACKOFF_MAX)
+            SweepFailure.objects.filter(pk=failure.pk).update(
+                attempts=F("attempts") + 1,
+                consecutive=consecutive,
+                last_error=reason,
+                failed_at=Now(),
+                retry_at=ExpressionWrapper(Now() + Value(wait), output_field=DateTimeField()),
+                resolved_at=None,
+            )
+    except Exception:  # the database itself may be what failed: the log line above stays
+        logger.exception("sweep: could not record the failure of %s of mission %s", step, mission_id)
+
+
+def mission_expire_next(*, skip: set[int]) -> int | None:
+    """Expire the first due mission that nobody holds and that is not backing off.
+
+    Its own transaction: `SKIP LOCKED` (PostgreSQL) passes over a mission a pledge or
+    another sweep holds, so two sweeps never wait on each other or expire a mission twice.
+    Returns the mission's id, or None when no mission is due. A mission that fails to
+    close is recorded, added to `skip` and its id returned all the same.
+    """
+    mission_id = None
+    try:
+        with transaction.atomic(using="default", durable=True):
+            mission = (
+                Mission.objects.select_for_update(skip_locked=True)
+                .filter(status__in=Mission.OPEN_STATUSES, deadline__lte=Now())
+                .filter(~_failing(STEP.EXPIRE, waiting=True))
+                .exclude(pk__in=skip)
+                .annotate(failing=_failing(STEP.EXPIRE, waiting=False))
+                .order_by("deadline", "pk")
+                .first()
+            )
+            if mission is None:
+                return None
+            mission_id = mission.pk
+            _close(mission, status=S.EXPIRED, actor_id=None)
+            if mission.failing:
+                _resolve(STEP.EXPIRE, mission_id)
+    except Exception as exc:
+        if mission_id is None:
+            raise  # finding the mission failed, not closing it: the sweep's step fails
+        sweep_unit_failed(step=STEP.EXPIRE, mission_id=mission_id, exc=exc)
+        skip.add(mission_id)
+    return mission_id
+
+
+def missions_expire_due(*, limit: int) -> int:
+    """Expire up to `limit` due missions, each in its own transaction; returns how many."""
+    expired, failed = 0, set()
+    for _attempt in range(limit):
+        mission_id = mission_expire_next(skip=failed)
+        if mission_id is None:
+            break
+        expired += mission_id not in failed
+    return expired
+
+
+def mission_settle_unit(*, mission_id: int) -> bool:
+    """The settle task's work: `mission_settle`, with a failure recorded for the sweep."""
+    try:
+        settled = mission_settle(mission_id=mission_id)
+    except Exception as exc:
+        sweep_unit_failed(step=STEP.SETTLE, mission_id=mission_id, exc=exc)
+        return False
+    if settled:
+        _resolve(STEP.SETTLE, mission_id)
+    return settled
+
+
+def mission_emails_unit(*, mission_id: int, kinds: tuple[str, ...]) -> int:
+    """The email tasks' work. A failed send backs off in the outbox itself; anything else
+    that breaks (a template, the database) is recorded as the mission's email failure."""
+    try:
+        sent = mission_emails_send(mission_id=mission_id, kinds=kinds)
+    except EmailSendFailed:
+        raise  # each email recorded its own failure and backoff in the outbox
+    except Exception as exc:
+        sweep_unit_failed(step=STEP.EMAIL, mission_id=mission_id, exc=exc)
+        return 0
+    _resolve(STEP.EMAIL, mission_id)
+    return sent
+
+
+def _resend_settlements(grace: ExpressionWrapper) -> int:
+    """Send again the settlement of ended missions whose message was sent long ago and
+    has not run (a lost message, a broker that was down): at most once per grace period,
+    so work still waiting in the queue is not queued twice."""
+    due = list(
+        Mission.objects.filter(is_active=False, settled_at__isnull=True)
+        .filter(Q(settle_enqueued_at__isnull=True, decided_at__lt=grace) | Q(settle_enqueued_at__lt=grace))
+        .filter(~_failing(STEP.SETTLE, waiting=True))
+        .order_by("decided_at")
+        .values_list("pk", flat=True)[:500]
+    )
+    if due:
+        Mission.objects.filter(pk__in=due).update(settle_enqueued_at=Now())
+    for mission_id in due:
+        task_enqueue("missions.settle_mission", mission_id=mission_id)
+    return len(due)
+
+
+def _resend_emails(grace: ExpressionWrapper) -> int:
+    """Send again the tasks of unsent emails, by mission and kind, on the same terms.
+    Failed emails are left alone; one backing off waits for its `claimed_until`."""
+    unsent = Notification.objects.filter(sent_at__isnull=True, failed_at__isnull=True)
+    due = set(
+        unsent.filter(Q(enqueued_at__isnull=True, created_at__lt=grace) | Q(enqueued_at__lt=grace))
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
+        .exclude(mission_id__in=SweepFailure.objects.filter(
+            step=STEP.EMAIL, resolved_at__isnull=True, retry_at__gt=Now()).values("mission_id"))
+        .values_list("mission_id", "kind")
+        .distinct()
+        .order_by()[:500]
+    )  # fmt: skip
+    streamer = Notification.Kind.MISSION_CREATED
+    tasks = {
+        ("missions.notify_streamer" if kind == streamer else "missions.notify_contributors", mid) for mid, kind in due
+    }
+    if due:
+        unsent.filter(mission_id__in={mid for mid, _ in due}, kind__in={k for _, k in due}).update(enqueued_at=Now())
+    for name, mission_id in sorted(tasks):
+        task_enqueue(name, mission_id=mission_id)
+    return len(tasks)
 
 
 @dataclass(frozen=True)
@@ -467,48 +603,29 @@ class SweepReport:
     settlements_enqueued: int
     emails_enqueued: int
     idempotency_purged: int
+    failed_steps: tuple[str, ...] = ()
 
 
 def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
-    """Beat's periodic job: expire due missions in bounded batches, enqueue again what a
-    lost message left undone (unsettled terminal missions, unsent emails), and forget
-    old idempotency records."""
-    expired = 0
-    for _batch in range(max_batches):
-        done = missions_expire_due(batch_size=batch_size)
-        expired += done
-        if done < batch_size:
-            break
-
-    grace = ExpressionWrapper(Now() - Value(RECOVERY_GRACE), output_field=DateTimeField())
-    unsettled = list(
-        Mission.objects.filter(is_active=False, settled_at__isnull=True, decided_at__lt=grace)
-        .order_by("decided_at")
-        .values_list("pk", flat=True)[:500]
+    """Beat's periodic job: expire due missions (at most `batch_size` x `max_batches`),
+    send again what a lost message left undone (unsettled ended missions, unsent emails),
+    and forget old idempotency records. Each step runs whatever happened to the one
+    before: a step that raises is logged and named in the report."""
+    grace = ExpressionWrapper(
+        Now() - Value(timedelta(seconds=settings.MISSIONHUB_RESEND_GRACE_SECONDS)), output_field=DateTimeField()
     )
-    for mission_id in unsettled:
-        task_enqueue("missions.settle_mission", mission_id=mission_id)
-
-    # Failed emails are left alone; one backing off waits for its `claimed_until`.
-    unsent = (
-        Notification.objects.filter(sent_at__isnull=True, failed_at__isnull=True, created_at__lt=grace)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
-        .values_list("mission_id", "kind")
-        .distinct()
-        .order_by()[:500]
-    )
-    tasks = set()
-    for mission_id, kind in unsent:
-        name = (
-            "missions.notify_streamer" if kind == Notification.Kind.MISSION_CREATED else "missions.notify_contributors"
-        )
-        tasks.add((name, mission_id))
-    for name, mission_id in sorted(tasks):
-        task_enqueue(name, mission_id=mission_id)
-
-    return SweepReport(
-        expired=expired,
-        settlements_enqueued=len(unsettled),
-        emails_enqueued=len(tasks),
-        idempotency_purged=idempotency_records_purge(),
-    )
+    steps = {
+        "expired": lambda: missions_expire_due(limit=batch_size * max_batches),
+        "settlements_enqueued": lambda: _resend_settlements(grace),
+        "emails_enqueued": lambda: _resend_emails(grace),
+        "idempotency_purged": idempotency_records_purge,
+    }
+    results, failed = {}, []
+    for name, step in steps.items():
+        try:
+            results[name] = step()
+        except Exception:
+            logger.exception("sweep: the step %s failed; the other steps ran", name)
+            results[name] = 0
+            failed.append(name)
+    return SweepReport(**results, failed_steps=tuple(failed))

@@ -10,7 +10,7 @@ from . import services
 
 @shared_task(name="missions.settle_mission")
 def settle_mission(*, mission_id: int) -> bool:
-    return services.mission_settle(mission_id=mission_id)
+    return services.mission_settle_unit(mission_id=mission_id)
 
 
 # The email tasks do not retry themselves: a failed email's row in the outbox holds its
@@ -18,12 +18,12 @@ def settle_mission(*, mission_id: int) -> bool:
 @shared_task(name="missions.notify_contributors")
 def notify_contributors(*, mission_id: int) -> int:
     kinds = (Notification.Kind.RESULT, Notification.Kind.PAYOUT)
-    return services.mission_emails_send(mission_id=mission_id, kinds=kinds)
+    return services.mission_emails_unit(mission_id=mission_id, kinds=kinds)
 
 
 @shared_task(name="missions.notify_streamer")
 def notify_streamer(*, mission_id: int) -> int:
-    return services.mission_emails_send(mission_id=mission_id, kinds=(Notification.Kind.MISSION_CREATED,))
+    return services.mission_emails_unit(mission_id=mission_id, kinds=(Notification.Kind.MISSION_CREATED,))
 
 
 @shared_task(name="missions.sweep")

@@ -128,7 +128,7 @@ class TestConcurrentSweeps:
         missions = [make_mission() for _ in range(12)]
         Mission.objects.filter(pk__in=[m.pk for m in missions]).update(deadline=timezone.now() - timedelta(seconds=1))
 
-        results = run_together([lambda: services.missions_expire_due(batch_size=5) for _ in range(4)])
+        results = run_together([lambda: services.missions_expire_due(limit=5) for _ in range(4)])
 
         assert all(isinstance(r, int) for r in results), results
         assert sum(results) == Mission.objects.filter(status="expired").count()
@@ -152,9 +152,9 @@ class TestConcurrentSweeps:
         holder.start()
         locked.wait(10)
 
-        skipped = services.missions_expire_due(batch_size=10)
+        skipped = services.missions_expire_due(limit=10)
         release.set()
         holder.join()
-        after = services.missions_expire_due(batch_size=10)
+        after = services.missions_expire_due(limit=10)
 
         assert (skipped, after) == (0, 1)

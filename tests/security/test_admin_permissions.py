@@ -12,7 +12,7 @@ from ledger.models import Account, Event, IdempotencyRecord, Notification, Posti
 from ledger.selectors import wallet_balance
 from missions import services
 from missions.admin import MissionAdmin
-from missions.models import Mission
+from missions.models import Mission, SweepFailure
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
@@ -167,10 +167,20 @@ class TestLedgerIsNotEditable:
         assert not model_admin.has_delete_permission(request)
         assert model_admin.has_view_permission(request)
 
+    def test_the_sweeps_failures_are_written_only_by_the_sweep(self):
+        request = RequestFactory().get("/admin/")
+        request.user = UserFactory(is_staff=True, is_superuser=True)
+        model_admin = admin.site._registry[SweepFailure]
+
+        assert not model_admin.has_add_permission(request)
+        assert not model_admin.has_change_permission(request)
+        assert not model_admin.has_delete_permission(request)
+        assert model_admin.has_view_permission(request)
+
     def test_every_ledger_and_missions_model_in_the_admin_is_covered_here(self):
         registered = {m for m in admin.site._registry if m._meta.app_label in ("ledger", "missions")}
 
-        assert registered == {*LEDGER_MODELS, Mission}
+        assert registered == {*LEDGER_MODELS, Mission, SweepFailure}
         assert Posting not in admin.site._registry  # postings show only inside their transaction
 
     @pytest.mark.parametrize("model", LEDGER_MODELS, ids=lambda m: m.__name__)
