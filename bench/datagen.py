@@ -97,7 +97,9 @@ def topups(user_ids: list[int], *, amount: int) -> None:
         )
 
 
-def missions(*, count: int, streamer_ids: list[int], creator_id: int, title: str, deadline_hours: float = 24) -> list[int]:
+def missions(
+    *, count: int, streamer_ids: list[int], creator_id: int, title: str, deadline_hours: float = 24
+) -> list[int]:
     """`count` pending missions (round the streamers) with their escrows and `created` events."""
     with transaction.atomic(using="default"), _cursor("default") as cursor:
         _replica(cursor)

@@ -54,7 +54,7 @@ def per_contributor_growth(settle_s: dict) -> float | None:
 
 
 def check(goal: Goal, results: dict) -> str:
-    """"met", "missed" or "not measured"."""
+    """ "met", "missed" or "not measured"."""
     value = lookup(results, goal.key)
     if value is None:
         return "not measured"

@@ -80,7 +80,9 @@ def _lua_list(items: list[str]) -> str:
     return "{" + ",".join(json.dumps(item) for item in items) + "}"
 
 
-def lua_script(*, paths: list[str], tokens: list[str] | None = None, method: str = "GET", body: dict | None = None) -> str:
+def lua_script(
+    *, paths: list[str], tokens: list[str] | None = None, method: str = "GET", body: dict | None = None
+) -> str:
     """A wrk script: each request a random path and, when given, a random user's JWT."""
     if not paths:
         raise ValueError("a wrk script needs at least one path")
@@ -94,7 +96,7 @@ def lua_script(*, paths: list[str], tokens: list[str] | None = None, method: str
 
 def run(url: str, script: Path, *, connections: int, seconds: int, threads: int = 2) -> WrkResult:
     """One wrk run against `url` (scheme://host:port) with `script`."""
-    completed = subprocess.run(
+    completed = subprocess.run(  # noqa: S603 (our own argv)
         [
             WRK,
             f"-t{min(threads, connections)}",
