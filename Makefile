@@ -7,7 +7,7 @@ PORT ?= 8000
 # The test suite keeps its SQLite files, broker folders and mail apart from `make run`'s.
 TEST_VAR_DIR ?= $(CURDIR)/var/test
 
-.PHONY: install run migrate demo test test-fast soak lint format bench clean
+.PHONY: install run migrate demo test test-fast soak lint format bench bench-inprocess clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,10 +44,15 @@ format: install
 	$(PY) -m ruff check --fix .
 	$(PY) -m ruff format .
 
-# A table of throughput, latency and statement counts on fresh bench databases (never
-# the developer's): SQLite under var/bench, or DATABASE_URL/ACCOUNTS_DATABASE_URL named *_bench.
+# The HTTP bench of issue 9 (bench/README.md): gunicorn, a Celery worker and wrk on fresh
+# *_bench databases of the local PostgreSQL and Redis dbs 11/12; the floor project beside it;
+# writes bench/results/latest.json. BENCH_QUICK=1: under 5 minutes. Never part of `make test`.
 bench: install
+	$(PY) -m bench.http
+
+# The older in-process measurements (no HTTP): SQLite under var/bench, or *_bench databases.
+bench-inprocess: install
 	MISSIONHUB_VAR_DIR=$(CURDIR)/var/bench $(PY) -m bench.run
 
 clean:
-	rm -rf var/test var/test-pg var/bench var/bench-pg var/screenshots .pytest_cache
+	rm -rf var/test var/test-pg var/bench var/bench-pg var/bench-http var/bench-sqlite var/screenshots .pytest_cache
