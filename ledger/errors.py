@@ -29,3 +29,27 @@ class PaymentDeclined(MissionHubError):
 
 class UnbalancedTransaction(Exception):
     """A programming error: the legs handed to the ledger do not sum to zero."""
+
+
+# Amounts a service refuses, whoever called it: the same codes as the API's fields
+# (`invalid`, `min_value`, `max_value`), and DRF's own wording, so its translations apply.
+class AmountInvalid(MissionHubError):
+    code = "invalid"
+    field = "amount"
+    message = _("An amount is a whole number of cash units.")
+
+
+class AmountBelowMinimum(MissionHubError):
+    code = "min_value"
+    field = "amount"
+
+    def __init__(self, *, minimum: int):
+        super().__init__(_("Ensure this value is greater than or equal to {min_value}.").format(min_value=minimum))
+
+
+class AmountAboveMaximum(MissionHubError):
+    code = "max_value"
+    field = "amount"
+
+    def __init__(self, *, maximum: int):
+        super().__init__(_("Ensure this value is less than or equal to {max_value}.").format(max_value=maximum))

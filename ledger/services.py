@@ -8,9 +8,11 @@ call or HTTP request runs inside a money transaction.
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, transaction
 
-from .errors import InsufficientFunds, UnbalancedTransaction
+from .errors import AmountAboveMaximum, AmountBelowMinimum, AmountInvalid, InsufficientFunds, UnbalancedTransaction
 from .idempotency import IdempotentRequest, idempotency_claim, idempotency_complete
 from .models import Account, Event, Posting, Transaction
 from .payments import payment_provider
@@ -19,6 +21,35 @@ from .payments import payment_provider
 def _require_transaction() -> None:
     if not connections["default"].in_atomic_block:
         raise RuntimeError("ledger writes must run inside the caller's database transaction")
+
+
+def amount_validate(*, amount: object, min_setting: str, max_setting: str) -> int:
+    """`amount` as a whole number of cash units within two settings' limits, or a refusal.
+
+    Every money service checks its own amounts with this, whoever calls it: the API's
+    fields and the pages' forms only give nicer messages first. Raises AmountInvalid
+    (not an int, or a bool), AmountBelowMinimum, AmountAboveMaximum.
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise AmountInvalid()
+    low, high = getattr(settings, min_setting), getattr(settings, max_setting)
+    if amount < low or amount <= 0:
+        raise AmountBelowMinimum(minimum=max(low, 1))
+    if amount > high:
+        raise AmountAboveMaximum(maximum=high)
+    return amount
+
+
+FEE_BPS_MAX = 10_000
+
+
+def fee_bps() -> int:
+    """The platform's cut of a payout in basis points, 0..10,000 (settings refuse others at
+    start-up; this refuses them again should anything change the setting later)."""
+    bps = settings.MISSIONHUB_FEE_BPS
+    if isinstance(bps, bool) or not isinstance(bps, int) or not 0 <= bps <= FEE_BPS_MAX:
+        raise ImproperlyConfigured(f"MISSIONHUB_FEE_BPS={bps!r} is not a whole number from 0 to {FEE_BPS_MAX}.")
+    return bps
 
 
 def system_account(kind: str) -> Account:
@@ -119,8 +150,10 @@ def wallet_topup(*, user_id: int, amount: int, idempotency: IdempotentRequest | 
     """Charge the payment provider, then move `amount` from `external` into the wallet.
 
     The charge happens before the database transaction; its reference is unique in the
-    ledger, so one charge is recorded once. Raises PaymentDeclined, IdempotencyConflict.
+    ledger, so one charge is recorded once. Raises AmountInvalid, AmountBelowMinimum,
+    AmountAboveMaximum (before any charge), PaymentDeclined, IdempotencyConflict.
     """
+    amount_validate(amount=amount, min_setting="MISSIONHUB_TOPUP_MIN", max_setting="MISSIONHUB_TOPUP_MAX")
     charge = payment_provider().charge(
         user_id=user_id, amount=amount, idempotency_key=idempotency.key if idempotency else None
     )

@@ -304,6 +304,8 @@ MISSIONHUB_TOPUP_MIN = env.int("MISSIONHUB_TOPUP_MIN", default=1_000)
 MISSIONHUB_TOPUP_MAX = env.int("MISSIONHUB_TOPUP_MAX", default=1_000_000)
 # missions.services.mission_settle: the platform's cut of a payout, in basis points (100 = 1%).
 MISSIONHUB_FEE_BPS = env.int("MISSIONHUB_FEE_BPS", default=0)
+if not 0 <= MISSIONHUB_FEE_BPS <= 10_000:  # above 10,000 a payout would take cash from the streamer
+    raise ImproperlyConfigured(f"MISSIONHUB_FEE_BPS={MISSIONHUB_FEE_BPS} is outside 0..10000 basis points.")
 # ledger.payments: the class that charges top-ups (the sandbox approves everything).
 MISSIONHUB_PAYMENT_PROVIDER = env.str("MISSIONHUB_PAYMENT_PROVIDER", default="ledger.payments.SandboxProvider")
 # missions emails: the public address of the site, for links in emails.

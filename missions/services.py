@@ -40,8 +40,10 @@ from ledger.idempotency import (
 )
 from ledger.models import Account, Event, Notification, Transaction
 from ledger.services import (
+    amount_validate,
     escrow_create,
     event_append,
+    fee_bps,
     system_account,
     transaction_post,
     wallet_get_or_create,
@@ -126,8 +128,10 @@ def mission_create(
     One database transaction: the mission, its escrow account, the pledge, the `created`
     event and the streamer's email in the outbox. Raises InvalidText (control characters
     in the title or description), StreamerNotFound, NotAStreamer, OwnMission,
-    InvalidDuration, InsufficientFunds, IdempotencyConflict.
+    InvalidDuration, AmountInvalid, AmountBelowMinimum, AmountAboveMaximum (the pledge
+    limits), InsufficientFunds, IdempotencyConflict.
     """
+    amount_validate(amount=amount, min_setting="MISSIONHUB_PLEDGE_MIN", max_setting="MISSIONHUB_PLEDGE_MAX")
     for field, text in (("title", title), ("description", description)):
         if has_control_characters(text):
             raise InvalidText(field=field)
@@ -186,9 +190,11 @@ def pledge_create(
     """Move `amount` from the user's wallet into the mission's escrow.
 
     Locks the mission row (so no decision slips in between), then the two accounts by
-    ascending id. Raises MissionNotFound, StreamerCannotPledge, MissionClosed,
+    ascending id. Raises AmountInvalid, AmountBelowMinimum, AmountAboveMaximum (before
+    anything is locked), MissionNotFound, StreamerCannotPledge, MissionClosed,
     InsufficientFunds, IdempotencyConflict.
     """
+    amount_validate(amount=amount, min_setting="MISSIONHUB_PLEDGE_MIN", max_setting="MISSIONHUB_PLEDGE_MAX")
     with transaction.atomic(using="default", durable=True):
         record = idempotency_claim(request=idempotency)
         mission = _locked(mission_id)
@@ -281,7 +287,7 @@ def mission_settle(*, mission_id: int) -> bool:
         pot = escrow.balance
         totals = ledger_selectors.contributor_totals(mission_id=mission_id)
         if mission.status == S.SUCCEEDED:
-            fee = pot * settings.MISSIONHUB_FEE_BPS // 10_000
+            fee = pot * fee_bps() // 10_000
             streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
             legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
             if fee:

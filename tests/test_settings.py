@@ -116,3 +116,20 @@ def test_the_sign_in_limits_come_from_the_environment(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["5/min", "100/hour"]
+
+
+def test_a_fee_outside_0_to_10000_basis_points_refuses_to_start(tmp_path):
+    for fee in ("-1", "10001", "20000"):
+        result = _run(["manage.py", "check"], {"MISSIONHUB_FEE_BPS": fee}, tmp_path)
+
+        assert result.returncode != 0, fee
+        assert "MISSIONHUB_FEE_BPS" in result.stderr, result.stderr
+
+
+def test_a_fee_of_0_to_10000_basis_points_starts(tmp_path):
+    code = "from django.conf import settings; print(settings.MISSIONHUB_FEE_BPS)"
+    for fee in ("0", "10000"):
+        result = _run(["-c", f"import django; django.setup(); {code}"], {"MISSIONHUB_FEE_BPS": fee}, tmp_path)
+
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == fee

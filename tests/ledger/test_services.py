@@ -3,8 +3,10 @@ from django.db import transaction
 
 from ledger.errors import InsufficientFunds, UnbalancedTransaction
 from ledger.models import Account, Posting, Transaction
+from ledger.payments import SandboxProvider
 from ledger.selectors import wallet_balance
 from ledger.services import system_account, transaction_post, wallet_get_or_create, wallet_topup
+from missionhub.errors import MissionHubError
 from tests.accounts.factories import UserFactory
 from tests.utils import both_databases
 
@@ -69,3 +71,33 @@ class TestWalletTopup:
         assert (topup.amount, topup.balance) == (5_000, 5_000)
         assert system_account(Account.Kind.EXTERNAL).balance == -5_000
         assert Transaction.objects.get(pk=topup.id).reference.startswith("sandbox_")
+
+
+class TestWalletTopupValidatesItsInput:
+    """The service refuses what the API's serializer would, whoever calls it."""
+
+    @pytest.mark.parametrize(
+        ("amount", "code"),
+        [(-500, "min_value"), (0, "min_value"), (999, "min_value"), (1_000_001, "max_value"), ("5000", "invalid")],
+    )
+    def test_refuses_an_amount_outside_the_settings_and_moves_nothing(self, user, amount, code):
+        with pytest.raises(MissionHubError) as caught:
+            wallet_topup(user_id=user.pk, amount=amount)
+
+        assert caught.value.code == code
+        assert caught.value.field == "amount"
+        assert not Transaction.objects.exists()
+
+    def test_refuses_before_the_payment_provider_is_asked(self, user, monkeypatch):
+        asked = []
+        monkeypatch.setattr(SandboxProvider, "charge", lambda self, **kw: asked.append(kw))
+
+        with pytest.raises(MissionHubError):
+            wallet_topup(user_id=user.pk, amount=-1)
+
+        assert asked == []
+
+    def test_takes_the_limits_from_the_settings(self, user, settings):
+        settings.MISSIONHUB_TOPUP_MIN = 10
+
+        assert wallet_topup(user_id=user.pk, amount=10).balance == 10

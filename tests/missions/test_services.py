@@ -4,10 +4,12 @@ from unittest import mock
 import pytest
 import requests
 from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from ledger.models import Event, Notification, Transaction
 from ledger.selectors import wallet_balance
+from missionhub.errors import MissionHubError
 from missions import services
 from missions.errors import EmailSendFailed, InvalidTransition, MissionClosed, NotMissionStreamer
 from missions.models import Mission
@@ -300,3 +302,74 @@ class TestEmailLanguage:
         (message,) = mail.outbox
         assert message.subject.startswith("새 미션이 도착했어요")
         assert "12,345 캐시" in message.body
+
+
+def _money_rows():
+    from ledger.models import Posting
+
+    return Transaction.objects.count(), Posting.objects.count(), Event.objects.count(), Mission.objects.count()
+
+
+class TestMoneyServicesValidateTheirInput:
+    """pledge_create and mission_create refuse what the API would, whoever calls them."""
+
+    @pytest.mark.parametrize(
+        ("amount", "code"),
+        [(-500, "min_value"), (0, "min_value"), (99, "min_value"), (1_000_001, "max_value"), (1.5, "invalid")],
+    )
+    def test_pledge_create_refuses_an_amount_outside_the_settings(self, crowd, amount, code):
+        mission, _, people = crowd
+        before = (_money_rows(), wallet_balance(user_id=people["a"].pk))
+
+        with pytest.raises(MissionHubError) as caught:
+            services.pledge_create(mission_id=mission.pk, user_id=people["a"].pk, amount=amount)
+
+        assert (caught.value.code, caught.value.field) == (code, "amount")
+        assert (_money_rows(), wallet_balance(user_id=people["a"].pk)) == before
+        mission.refresh_from_db()
+        assert mission.pot == 2_200
+
+    @pytest.mark.parametrize(
+        ("amount", "code"), [(-500, "min_value"), (0, "min_value"), (1_000_001, "max_value"), (True, "invalid")]
+    )
+    def test_mission_create_refuses_an_amount_outside_the_settings(self, amount, code):
+        streamer, creator = UserFactory(is_streamer=True), UserFactory()
+        fund(creator, 10_000)
+        before = _money_rows()
+
+        with pytest.raises(MissionHubError) as caught:
+            make_mission(streamer=streamer, creator=creator, amount=amount)
+
+        assert (caught.value.code, caught.value.field) == (code, "amount")
+        assert _money_rows() == before
+        assert wallet_balance(user_id=creator.pk) == 10_000
+
+    def test_the_limits_follow_the_settings(self, crowd, settings):
+        settings.MISSIONHUB_PLEDGE_MAX = 150
+        mission, _, people = crowd
+
+        with pytest.raises(MissionHubError, match="150"):
+            services.pledge_create(mission_id=mission.pk, user_id=people["a"].pk, amount=151)
+        assert services.pledge_create(mission_id=mission.pk, user_id=people["a"].pk, amount=150).pot == 2_350
+
+    @pytest.mark.parametrize("fee_bps", [-1, 10_001, 20_000])
+    def test_settlement_refuses_a_fee_outside_0_to_10000(self, crowd, settings, fee_bps):
+        settings.MISSIONHUB_FEE_BPS = fee_bps
+        mission, streamer, _ = crowd
+        services.mission_decide(mission_id=mission.pk, user_id=streamer.pk, action="success")
+
+        with pytest.raises(ImproperlyConfigured):
+            services.mission_settle(mission_id=mission.pk)
+
+        assert wallet_balance(user_id=streamer.pk) == 0
+        settings.MISSIONHUB_FEE_BPS = 0
+        assert services.mission_settle(mission_id=mission.pk) is True  # the ledger stays sound
+
+    def test_the_whole_pot_may_go_to_fees(self, crowd, settings):
+        settings.MISSIONHUB_FEE_BPS = 10_000
+        mission, streamer, _ = crowd
+        services.mission_decide(mission_id=mission.pk, user_id=streamer.pk, action="success")
+
+        services.mission_settle(mission_id=mission.pk)
+
+        assert wallet_balance(user_id=streamer.pk) == 0
