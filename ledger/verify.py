@@ -1,8 +1,10 @@
 """The ledger's invariants, checked from its rows. Each check returns what it found broken."""
 
+from django.db import connections
 from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import Lag
 
+from . import sqlite_guards
 from .models import Account, Event, Posting, Transaction
 
 
@@ -91,6 +93,11 @@ def total_not_zero() -> list[str]:
     return [] if total == 0 else [f"all balances sum to {total}, not 0"]
 
 
+def database_guards_missing() -> list[str]:
+    """On SQLite, the triggers of ledger/sqlite_guards.py (a table rebuild drops them)."""
+    return [f"trigger {name} is missing" for name in sqlite_guards.missing_guards(connections["default"])]
+
+
 CHECKS = {
     "transactions balance": unbalanced_transactions,
     "cached balances match postings": cached_balances_off,
@@ -99,6 +106,7 @@ CHECKS = {
     "settled missions' escrows are empty": settled_escrows_not_empty,
     "every settlement has its event": settlements_without_event,
     "all balances sum to zero": total_not_zero,
+    "the database's append-only and zero-sum guards are installed": database_guards_missing,
 }
 
 
