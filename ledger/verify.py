@@ -1,4 +1,10 @@
-"""The ledger's invariants, checked from its rows. Each check returns what it found broken."""
+"""The ledger's invariants, checked from its rows. Each check returns what it found broken.
+
+Apps above the ledger add their own checks with `check_register` (missions registers its
+checks from its AppConfig.ready), so `ledger_verify` reports them without importing them.
+"""
+
+from collections.abc import Callable
 
 from django.db import connections
 from django.db.models import Count, F, Max, Q, Sum, Window
@@ -110,6 +116,17 @@ CHECKS = {
 }
 
 
+# Checks registered by the apps above the ledger, by name.
+_REGISTERED: dict[str, Callable[[], list[str]]] = {}
+
+
+def check_register(name: str, check: Callable[[], list[str]]) -> None:
+    """Add a check to `ledger_verify`: a callable returning the problems it found."""
+    if name in CHECKS:
+        raise ValueError(f"{name!r} is one of the ledger's own checks")
+    _REGISTERED[name] = check
+
+
 def ledger_verify() -> dict[str, list[str]]:
     """{check name: problems}; every list empty means the ledger is sound."""
-    return {name: check() for name, check in CHECKS.items()}
+    return {name: check() for name, check in {**CHECKS, **_REGISTERED}.items()}
