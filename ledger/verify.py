@@ -1,8 +1,16 @@
-"""The ledger's invariants, checked from its rows. Each check returns what it found broken."""
+"""The ledger's invariants, checked from its rows. Each check returns what it found broken.
 
+Apps above the ledger add their own checks with `check_register` (missions registers its
+checks from its AppConfig.ready), so `ledger_verify` reports them without importing them.
+"""
+
+from collections.abc import Callable
+
+from django.db import connections
 from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import Lag
 
+from . import sqlite_guards
 from .models import Account, Event, Posting, Transaction
 
 
@@ -91,6 +99,11 @@ def total_not_zero() -> list[str]:
     return [] if total == 0 else [f"all balances sum to {total}, not 0"]
 
 
+def database_guards_missing() -> list[str]:
+    """On SQLite, the triggers of ledger/sqlite_guards.py (a table rebuild drops them)."""
+    return [f"trigger {name} is missing" for name in sqlite_guards.missing_guards(connections["default"])]
+
+
 CHECKS = {
     "transactions balance": unbalanced_transactions,
     "cached balances match postings": cached_balances_off,
@@ -99,9 +112,21 @@ CHECKS = {
     "settled missions' escrows are empty": settled_escrows_not_empty,
     "every settlement has its event": settlements_without_event,
     "all balances sum to zero": total_not_zero,
+    "the database's append-only and zero-sum guards are installed": database_guards_missing,
 }
+
+
+# Checks registered by the apps above the ledger, by name.
+_REGISTERED: dict[str, Callable[[], list[str]]] = {}
+
+
+def check_register(name: str, check: Callable[[], list[str]]) -> None:
+    """Add a check to `ledger_verify`: a callable returning the problems it found."""
+    if name in CHECKS:
+        raise ValueError(f"{name!r} is one of the ledger's own checks")
+    _REGISTERED[name] = check
 
 
 def ledger_verify() -> dict[str, list[str]]:
     """{check name: problems}; every list empty means the ledger is sound."""
-    return {name: check() for name, check in CHECKS.items()}
+    return {name: check() for name, check in {**CHECKS, **_REGISTERED}.items()}

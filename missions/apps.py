@@ -6,6 +6,10 @@ class MissionsConfig(AppConfig):
     verbose_name = "Missions"
 
     def ready(self):
-        from . import metrics
+        from ledger.verify import check_register
+
+        from . import metrics, verify
 
         metrics.register()
+        for name, check in verify.CHECKS.items():
+            check_register(name, check)

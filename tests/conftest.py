@@ -2,19 +2,22 @@ import pgtrigger
 import pytest
 from django.core.cache import cache
 from django.core.management.commands import flush
+from django.db import DEFAULT_DB_ALIAS, connections
 from rest_framework.test import APIClient
 
 from ledger.verify import ledger_verify
 from missionhub.celery import app as celery_app
 from tests.accounts.factories import UserFactory
+from tests.utils import sqlite_guards_lifted
 
-# Transactional tests end with `flush`, which TRUNCATEs every table; the ledger's
-# append-only triggers refuse that on PostgreSQL, as they should anywhere but here.
+# Transactional tests end with `flush`, which TRUNCATEs (PostgreSQL) or DELETEs (SQLite)
+# every table; the ledger's append-only triggers refuse that on both, as they should
+# anywhere but here. On SQLite the triggers are dropped for the flush and put back.
 _flush_handle = flush.Command.handle
 
 
 def _flush_ignoring_ledger_triggers(self, *args, **options):
-    with pgtrigger.ignore():
+    with pgtrigger.ignore(), sqlite_guards_lifted(connections[options.get("database", DEFAULT_DB_ALIAS)]):
         return _flush_handle(self, *args, **options)
 
 

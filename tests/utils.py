@@ -1,5 +1,9 @@
+from contextlib import contextmanager
+
 import pytest
 from django.db import connections
+
+from ledger import sqlite_guards
 
 ALL_DATABASES = ["default", "accounts"]
 
@@ -15,3 +19,25 @@ requires_postgresql = pytest.mark.skipif(
     not on_postgresql(),
     reason="needs PostgreSQL (row locks, triggers, SKIP LOCKED); CI runs it with DATABASE_URL set",
 )
+
+
+@contextmanager
+def sqlite_guards_lifted(connection):
+    """SQLite's `pgtrigger.ignore()`: drop the ledger's guard triggers, put them back after.
+
+    For the suite's flush and for tests that corrupt history on purpose; a no-op elsewhere.
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        lifted = [(name, sql) for name, sql in cursor.fetchall() if name in sqlite_guards.TRIGGER_NAMES]
+        for name, _sql in lifted:
+            cursor.execute(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            for _name, sql in lifted:
+                cursor.execute(sql)

@@ -9,7 +9,7 @@ from ledger.verify import ledger_verify
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
-from tests.utils import both_databases
+from tests.utils import both_databases, sqlite_guards_lifted
 
 pytestmark = both_databases
 
@@ -49,7 +49,7 @@ class TestLedgerVerify:
         fund(user, 3_000)
         posting = Posting.objects.filter(account__kind="wallet").get()
 
-        with pgtrigger.ignore(), connection.cursor() as cursor:
+        with pgtrigger.ignore(), sqlite_guards_lifted(connection), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the zero-sum check ran at "commit"
             cursor.execute("UPDATE ledger_posting SET amount = 2999 WHERE id = %s", [posting.pk])
