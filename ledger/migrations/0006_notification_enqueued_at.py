@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('ledger', '0004_notification_failed_at'),
+        ('ledger', '0005_sqlite_guards'),
     ]
 
     operations = [
