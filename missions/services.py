@@ -93,8 +93,14 @@ EMAIL_BACKOFF_FIRST = timedelta(seconds=30)
 EMAIL_BACKOFF_MAX = timedelta(hours=1)
 
 
-def _in_future(seconds: int) -> ExpressionWrapper:
-    return ExpressionWrapper(Now() + Value(timedelta(seconds=seconds)), output_field=DateTimeField())
+def _from_now(delta: timedelta) -> ExpressionWrapper:
+    """The database's `now()` plus `delta` (negative: in the past)."""
+    return ExpressionWrapper(Now() + Value(delta), output_field=DateTimeField())
+
+
+def _backoff(*, tries: int, first: timedelta, most: timedelta) -> timedelta:
+    """How long to wait after `tries` failures in a row: `first`, doubling, at most `most`."""
+    return min(first * 2 ** (tries - 1), most)
 
 
 def _locked(mission_id: int) -> Mission:
@@ -154,7 +160,7 @@ def mission_create(
             creator_id=creator_id,
             pot=amount,
             contributor_count=1,
-            deadline=_in_future(duration_seconds),
+            deadline=_from_now(timedelta(seconds=duration_seconds)),
         )
         escrow = escrow_create(mission_id=mission.pk)
         wallet = wallet_get_or_create(user_id=creator_id)
@@ -320,9 +326,8 @@ def _claim(notification_id: int) -> bool:
     claimed = (
         Notification.objects.filter(pk=notification_id, sent_at__isnull=True, failed_at__isnull=True)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
-        .update(claimed_until=ExpressionWrapper(Now() + Value(EMAIL_CLAIM), output_field=DateTimeField()),
-                attempts=F("attempts") + 1)
-    )  # fmt: skip
+        .update(claimed_until=_from_now(EMAIL_CLAIM), attempts=F("attempts") + 1)
+    )
     return claimed == 1
 
 
@@ -394,10 +399,8 @@ def _email_try_failed(notification_id: int, exc: Exception) -> None:
     if _is_permanent(exc) or attempts >= settings.MISSIONHUB_EMAIL_MAX_ATTEMPTS:
         _email_failed(notification_id, reason=reason)
         return
-    wait = min(EMAIL_BACKOFF_FIRST * 2 ** (attempts - 1), EMAIL_BACKOFF_MAX)
-    Notification.objects.filter(pk=notification_id).update(
-        claimed_until=ExpressionWrapper(Now() + Value(wait), output_field=DateTimeField()), last_error=reason[:1000]
-    )
+    wait = _backoff(tries=attempts, first=EMAIL_BACKOFF_FIRST, most=EMAIL_BACKOFF_MAX)
+    Notification.objects.filter(pk=notification_id).update(claimed_until=_from_now(wait), last_error=reason[:1000])
 
 
 def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
@@ -457,9 +460,10 @@ SWEEP_BACKOFF_MAX = timedelta(hours=1)
 STEP = SweepFailure.Step
 
 
-def _failing(step: str, *, waiting: bool) -> Exists:
-    """The mission has an unresolved failure of `step` (`waiting`: still backing off)."""
-    failures = SweepFailure.objects.filter(mission_id=OuterRef("pk"), step=step, resolved_at__isnull=True)
+def _failing(step: str, *, waiting: bool, mission: str = "pk") -> Exists:
+    """The mission (the outer row's `mission` field) has an unresolved failure of `step`
+    (`waiting`: one still backing off)."""
+    failures = SweepFailure.objects.filter(mission_id=OuterRef(mission), step=step, resolved_at__isnull=True)
     return Exists(failures.filter(retry_at__gt=Now()) if waiting else failures)
 
 
@@ -477,13 +481,13 @@ def sweep_unit_failed(*, step: str, mission_id: int, exc: Exception) -> None:
         with transaction.atomic(using="default"):
             failure, _ = SweepFailure.objects.select_for_update().get_or_create(mission_id=mission_id, step=step)
             consecutive = 1 if failure.resolved_at else failure.consecutive + 1
-            wait = min(SWEEP_BACKOFF_FIRST * 2 ** (consecutive - 1), SWEEP_BACKOFF_MAX)
+            wait = _backoff(tries=consecutive, first=SWEEP_BACKOFF_FIRST, most=SWEEP_BACKOFF_MAX)
             SweepFailure.objects.filter(pk=failure.pk).update(
                 attempts=F("attempts") + 1,
                 consecutive=consecutive,
                 last_error=reason,
                 failed_at=Now(),
-                retry_at=ExpressionWrapper(Now() + Value(wait), output_field=DateTimeField()),
+                retry_at=_from_now(wait),
                 resolved_at=None,
             )
     except Exception:  # the database itself may be what failed: the log line above stays
@@ -586,12 +590,11 @@ def _resend_emails(grace: ExpressionWrapper) -> int:
     due = set(
         unsent.filter(Q(enqueued_at__isnull=True, created_at__lt=grace) | Q(enqueued_at__lt=grace))
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
-        .exclude(mission_id__in=SweepFailure.objects.filter(
-            step=STEP.EMAIL, resolved_at__isnull=True, retry_at__gt=Now()).values("mission_id"))
+        .filter(~_failing(STEP.EMAIL, waiting=True, mission="mission_id"))
         .values_list("mission_id", "kind")
         .distinct()
         .order_by()[:500]
-    )  # fmt: skip
+    )
     streamer = Notification.Kind.MISSION_CREATED
     tasks = {
         ("missions.notify_streamer" if kind == streamer else "missions.notify_contributors", mid) for mid, kind in due
@@ -617,9 +620,7 @@ def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
     send again what a lost message left undone (unsettled ended missions, unsent emails),
     and forget old idempotency records. Each step runs whatever happened to the one
     before: a step that raises is logged and named in the report."""
-    grace = ExpressionWrapper(
-        Now() - Value(timedelta(seconds=settings.MISSIONHUB_RESEND_GRACE_SECONDS)), output_field=DateTimeField()
-    )
+    grace = _from_now(-timedelta(seconds=settings.MISSIONHUB_RESEND_GRACE_SECONDS))
     steps = {
         "expired": lambda: missions_expire_due(limit=batch_size * max_batches),
         "settlements_enqueued": lambda: _resend_settlements(grace),

@@ -14,19 +14,12 @@ from django.db.models.functions import Coalesce, Now
 from ledger.models import Account, Event, Posting, Transaction
 
 from .models import Mission
+from .services import TERMINAL_EVENT
 
 # A terminal mission is settled within seconds, or by the sweep's retry (every
 # MISSIONHUB_EXPIRE_SWEEP_SECONDS, after 30 s); one still unsettled this long after its
 # decision is reported. Younger ones are in flight, not broken.
 UNSETTLED_GRACE = timedelta(minutes=10)
-
-TERMINAL_EVENT_OF_STATUS = {
-    Mission.Status.REJECTED: Event.Kind.REJECTED,
-    Mission.Status.SUCCEEDED: Event.Kind.SUCCEEDED,
-    Mission.Status.FAILED: Event.Kind.FAILED,
-    Mission.Status.EXPIRED: Event.Kind.EXPIRED,
-    Mission.Status.CANCELLED: Event.Kind.CANCELLED,
-}
 
 
 def _scalar(queryset, expression, output=None):
@@ -96,7 +89,7 @@ def terminal_events_off() -> list[str]:
     open one has none."""
     terminal = Event.objects.filter(mission_id=OuterRef("pk"), kind__in=Event.TERMINAL_KINDS).annotate(_g=Value(1))
     matching = Q()
-    for status, kind in TERMINAL_EVENT_OF_STATUS.items():
+    for status, kind in TERMINAL_EVENT.items():
         matching |= Q(
             status=status,
             pk__in=Event.objects.filter(kind=kind).values("mission_id"),
