@@ -30,12 +30,20 @@ def email_taken(*, email: str) -> bool:
     return User.objects.filter(email__iexact=email).exists()
 
 
+# Ids per look-up: a mission's full contributor list can hold 100,000, and SQLite takes at
+# most 32,766 parameters in one statement.
+_USERNAMES_BATCH = 500
+
+
 def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
-    """One query on the accounts database for every user id a page or list shows."""
-    ids = set(user_ids)
-    if not ids:
-        return {}
-    return dict(User.objects.filter(pk__in=ids).values_list("pk", "username"))
+    """{user_id: username} for every id a page or list shows: one query on the accounts
+    database per 500 ids."""
+    ids = sorted(set(user_ids))
+    names: dict[int, str] = {}
+    for start in range(0, len(ids), _USERNAMES_BATCH):
+        batch = ids[start : start + _USERNAMES_BATCH]
+        names.update(User.objects.filter(pk__in=batch).values_list("pk", "username"))
+    return names
 
 
 def streamer_suggestions(*, prefix: str, limit: int = 8) -> list[str]:

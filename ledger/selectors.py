@@ -50,13 +50,6 @@ def escrow_for_mission(*, mission_id: int) -> Account:
     return Account.objects.get(kind=Account.Kind.ESCROW, mission_id=mission_id)
 
 
-def wallets_by_user(*, user_ids) -> dict[int, int]:
-    """{user_id: wallet account id} for users who have a wallet."""
-    return dict(
-        Account.objects.filter(kind=Account.Kind.WALLET, user_id__in=list(user_ids)).values_list("user_id", "pk")
-    )
-
-
 def mission_events(*, mission_id: int) -> QuerySet[Event]:
     return Event.objects.filter(mission_id=mission_id).order_by("pk")
 

@@ -41,9 +41,11 @@ from ledger.idempotency import (
 from ledger.models import Account, Event, Notification, Transaction
 from ledger.services import (
     amount_validate,
+    contributor_notifications_create,
     escrow_create,
     event_append,
     fee_bps,
+    refund_post,
     system_account,
     transaction_post,
     wallet_get_or_create,
@@ -291,28 +293,29 @@ def mission_settle(*, mission_id: int) -> bool:
             return False
         escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
         pot = escrow.balance
-        totals = ledger_selectors.contributor_totals(mission_id=mission_id)
         if mission.status == S.SUCCEEDED:
             fee = pot * fee_bps() // 10_000
             streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
             legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
             if fee:
                 legs[system_account(Account.Kind.FEES).pk] = fee
-            kind = Transaction.Kind.PAYOUT
-            notifications = [(mission.streamer_id, Notification.Kind.PAYOUT, pot - fee)]
-            notifications += [(uid, Notification.Kind.RESULT, pot - fee) for uid in totals]
+            if pot:
+                transaction_post(kind=Transaction.Kind.PAYOUT, legs=legs, mission_id=mission_id)
+            Notification.objects.bulk_create(
+                [
+                    Notification(
+                        mission_id=mission_id,
+                        user_id=mission.streamer_id,
+                        kind=Notification.Kind.PAYOUT,
+                        amount=pot - fee,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+            contributor_notifications_create(mission_id=mission_id, escrow_id=escrow.pk, amount=pot - fee)
         else:
-            wallets = ledger_selectors.wallets_by_user(user_ids=totals)
-            legs = {escrow.pk: -pot}
-            legs.update({wallets[user_id]: total for user_id, total in totals.items()})
-            kind = Transaction.Kind.REFUND
-            notifications = [(uid, Notification.Kind.RESULT, total) for uid, total in totals.items()]
-        if pot:
-            transaction_post(kind=kind, legs=legs, mission_id=mission_id)
-        Notification.objects.bulk_create(
-            [Notification(mission_id=mission_id, user_id=uid, kind=k, amount=amt) for uid, k, amt in notifications],
-            ignore_conflicts=True,
-        )
+            refund_post(mission_id=mission_id, escrow_id=escrow.pk)
+            contributor_notifications_create(mission_id=mission_id, escrow_id=escrow.pk)
         Mission.objects.filter(pk=mission_id).update(settled_at=Now())
         event_append(mission_id=mission_id, kind=Event.Kind.SETTLED, amount=pot)
     return True
