@@ -3,8 +3,8 @@ idempotency records and the email outbox.
 
 `Transaction`, `Posting` and `Event` are append-only. The models and querysets refuse
 updates and deletes on every backend; on PostgreSQL triggers refuse them even from raw
-SQL, and a deferred constraint trigger checks at commit that each transaction's
-postings sum to zero.
+SQL, and at commit a deferred trigger checks that each transaction written sums to zero
+(once per transaction, however many postings).
 """
 
 import pgtrigger
@@ -182,24 +182,20 @@ class Posting(AppendOnlyModel):
         indexes = [models.Index(fields=["transaction", "id"], name="ledger_posting_tx_id")]
         triggers = [
             *_append_only_triggers("ledger_posting"),
+            # Zero-sum at commit, in two steps so that a refund of n legs costs one check,
+            # not n: each INSERT statement names the transactions it touched in
+            # `UncheckedTransaction` (one row per transaction, from the statement's
+            # transition table), whose deferred trigger re-sums each one at commit.
             pgtrigger.Trigger(
                 name="postings_sum_to_zero",
-                level=pgtrigger.Row,
+                level=pgtrigger.Statement,
                 when=pgtrigger.After,
                 operation=pgtrigger.Insert,
-                timing=pgtrigger.Deferred,
-                # Runs at commit for every posting, but sums the transaction's legs only for
-                # its newest posting (an index look-up away), so a refund of n legs costs
-                # O(n log n), not O(n^2); a leg added later is the newest and re-checks all.
+                referencing=pgtrigger.Referencing(new="new_postings"),
                 func="""
-                    IF NEW.id = (SELECT MAX(id) FROM ledger_posting
-                                 WHERE transaction_id = NEW.transaction_id) THEN
-                        IF (SELECT SUM(amount) FROM ledger_posting
-                            WHERE transaction_id = NEW.transaction_id) <> 0 THEN
-                            RAISE EXCEPTION 'ledger: the postings of transaction % do not sum to zero',
-                                NEW.transaction_id;
-                        END IF;
-                    END IF;
+                    INSERT INTO ledger_uncheckedtransaction (transaction_id)
+                    SELECT DISTINCT transaction_id FROM new_postings
+                    ON CONFLICT (transaction_id) DO UPDATE SET transaction_id = EXCLUDED.transaction_id;
                     RETURN NULL;
                 """,
             ),
@@ -207,6 +203,42 @@ class Posting(AppendOnlyModel):
 
     def __str__(self):
         return f"{self.amount:+} on {self.account_id} (tx {self.transaction_id})"
+
+
+class UncheckedTransaction(models.Model):
+    """A transaction that got postings in the current database transaction and is yet to
+    be checked: empty at rest (PostgreSQL only; SQLite's guard is in sqlite_guards.py).
+
+    A statement adding postings inserts (or touches) its transactions' rows here, and this
+    row's deferred trigger re-sums the transaction's postings at commit, raising if they do
+    not sum to zero, then removes the row. Touching an existing row fires the trigger
+    again, so a row left behind cannot excuse a later posting from the check.
+    """
+
+    transaction_id = models.BigIntegerField(primary_key=True)
+
+    class Meta:
+        triggers = [
+            pgtrigger.Trigger(
+                name="legs_sum_to_zero",
+                level=pgtrigger.Row,
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                timing=pgtrigger.Deferred,
+                func="""
+                    IF (SELECT COALESCE(SUM(amount), 0) FROM ledger_posting
+                        WHERE transaction_id = NEW.transaction_id) <> 0 THEN
+                        RAISE EXCEPTION 'ledger: the postings of transaction % do not sum to zero',
+                            NEW.transaction_id;
+                    END IF;
+                    DELETE FROM ledger_uncheckedtransaction WHERE transaction_id = NEW.transaction_id;
+                    RETURN NULL;
+                """,
+            ),
+        ]
+
+    def __str__(self):
+        return f"transaction {self.transaction_id}, to be checked at commit"
 
 
 class Event(AppendOnlyModel):

@@ -150,7 +150,7 @@ class TestAnUnbalancedTransactionCannotCommit:
                 [],
                 marks=pytest.mark.skipif(
                     connection.vendor != "sqlite",
-                    reason="pgtrigger's check runs per posting: a transaction with no legs is left to ledger_verify",
+                    reason="PostgreSQL checks each transaction that got postings; one with none is ledger_verify's",
                 ),
             ),
             [10],

@@ -154,3 +154,61 @@ class TestDatabaseConstraints:
                     Posting(transaction=tx, account=external, amount=-1, balance_after=-5_001, version=2),
                 ]
             )
+
+
+def _many_balanced_legs(cursor, *, legs: int) -> int:
+    """A transaction of `legs` legs of 1 from fresh accounts and one of -legs from
+    `external`, in two statements, as a refund writes them; returns its id."""
+    external = system_account(Account.Kind.EXTERNAL)
+    cursor.execute("INSERT INTO ledger_transaction (kind, created_at) VALUES ('reversal', now()) RETURNING id")
+    (tx_id,) = cursor.fetchone()
+    cursor.execute(
+        "INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after, version)"
+        " VALUES (%s, %s, %s, 0, 1000000)",
+        [tx_id, external.pk, -legs],
+    )
+    cursor.execute(
+        "WITH fresh AS (INSERT INTO ledger_account (kind, user_id, balance, version, created_at)"
+        " SELECT 'wallet', 900000 + n, 0, 0, now() FROM generate_series(1, %s) n RETURNING id)"
+        " INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after, version)"
+        " SELECT %s, id, 1, 1, 1 FROM fresh",
+        [legs, tx_id],
+    )
+    return tx_id
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True, databases=["default", "accounts"])
+@pytest.mark.ledger_unsound  # the raw legs leave the accounts' cached balances behind
+class TestTheZeroSumCheckInPostgreSQL:
+    def test_checks_each_transaction_once_however_many_legs(self):
+        with transaction.atomic(), connection.cursor() as cursor:
+            tx_id = _many_balanced_legs(cursor, legs=2_000)
+            # Waiting for the commit: one row for the transaction, not one per posting.
+            cursor.execute("SELECT transaction_id FROM ledger_uncheckedtransaction")
+            assert cursor.fetchall() == [(tx_id,)]
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM ledger_uncheckedtransaction")
+            assert cursor.fetchone() == (0,)
+        assert Posting.objects.filter(transaction_id=tx_id).count() == 2_001
+
+    def test_a_row_left_behind_does_not_excuse_a_later_posting(self):
+        with transaction.atomic(), connection.cursor() as cursor:
+            tx_id = _many_balanced_legs(cursor, legs=3)
+        with connection.cursor() as cursor:
+            # Left behind by a session that bypassed the triggers.
+            cursor.execute("SET session_replication_role = replica")
+            cursor.execute("INSERT INTO ledger_uncheckedtransaction (transaction_id) VALUES (%s)", [tx_id])
+            cursor.execute("SET session_replication_role = origin")
+
+        wallet = Account.objects.filter(kind="wallet").order_by("pk").first()
+        refused = pytest.raises(Exception, match="do not sum to zero")
+        with refused, transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after, version)"
+                " VALUES (%s, %s, 5, 6, 2)",
+                [tx_id, wallet.pk],
+            )
+
+        assert Posting.objects.filter(transaction_id=tx_id).count() == 4
