@@ -41,3 +41,19 @@ def sqlite_guards_lifted(connection):
         with connection.cursor() as cursor:
             for _name, sql in lifted:
                 cursor.execute(sql)
+
+
+def query_counts(request) -> dict[str, int]:
+    """How many statements `request()` runs on each database; its response must be a 200."""
+    from django.test.utils import CaptureQueriesContext
+
+    contexts = {alias: CaptureQueriesContext(connections[alias]) for alias in ALL_DATABASES}
+    for context in contexts.values():
+        context.__enter__()
+    try:
+        response = request()
+    finally:
+        for context in contexts.values():
+            context.__exit__(None, None, None)
+    assert response.status_code == 200, response.content[:300]
+    return {alias: len(context) for alias, context in contexts.items()}

@@ -131,7 +131,7 @@ class TestConcurrentSweeps:
         results = run_together([lambda: services.missions_expire_due(limit=5) for _ in range(4)])
 
         assert all(isinstance(r, int) for r in results), results
-        assert sum(results) == Mission.objects.filter(status="expired").count()
+        assert sum(results) == Mission.objects.filter(status="expired").count() == 12
         assert Event.objects.filter(kind="expired").count() == sum(results)
 
     def test_a_sweep_passes_over_a_mission_locked_by_a_pledge(self):
