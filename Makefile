@@ -31,9 +31,10 @@ run: demo
 test: install
 	MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest $(PYTEST_ARGS)
 
-# schemathesis' long profile against a live server (make test runs the short one).
+# The long profiles: schemathesis against a live server and the money state machine
+# (make test runs the short ones).
 soak: install
-	MISSIONHUB_SOAK=1 MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest -q tests/contract/test_schemathesis.py $(PYTEST_ARGS)
+	MISSIONHUB_SOAK=1 MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest -q tests/contract/test_schemathesis.py tests/proofs $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
