@@ -273,9 +273,54 @@ class MoneyMachine(RuleBasedStateMachine):
             self.wallets[user.pk] -= amount
             m.pledges[user.pk] = m.pledges.get(user.pk, 0) + amount
 
+    # A whole story in one step, so that every history has missions that many people
+    # back, that the streamer accepts or not and then ends (a fee-bearing payout, a refund
+    # to several contributors, a reject tried after an accept, a pledge and a decision
+    # tried after the deadline), and that the worker settles:
+    # step by random step these are rare.
+    @rule(
+        target=missions,
+        creator=viewers,
+        streamer=streamers,
+        amount=ordinary_pledges,
+        backers=st.lists(st.tuples(viewers, ordinary_pledges, st.booleans()), max_size=5),
+        accept=st.booleans(),
+        ending=st.sampled_from(["success", "success", "fail", "reject", "deadline"]),
+        afterwards=st.sampled_from(sorted(TRANSITIONS)),
+        deliveries=st.integers(1, 2),
+    )
+    def mission_story(self, creator, streamer, amount, backers, accept, ending, afterwards, deliveries):
+        for user, cash in [(creator, amount), *((user, cash) for user, cash, _ in backers)]:
+            if self.wallets[user.pk] < cash:
+                wallet_topup(user_id=user.pk, amount=60_000)
+                self.wallets[user.pk] += 60_000
+        mission_id = self.create_mission(creator, streamer, amount)
+        for user, cash, keyed in backers:
+            self.pledge(mission_id, user, cash, keyed)
+        if accept:
+            self.decide(mission_id, "accept", True, creator)
+        if ending == "deadline":
+            self.deadline_passes(mission_id)
+            self.pledge(mission_id, creator, 500, False)  # refused: too late
+            self.decide(mission_id, "success", True, creator)  # refused: too late
+            self.sweep_expires()
+        else:
+            self.decide(mission_id, ending, True, creator)  # refused after an accept if it is a reject
+        if self.model[mission_id].status in OPEN:
+            self.decide(mission_id, "fail", True, creator)
+        self.decide(mission_id, afterwards, True, creator)  # refused: the mission has ended
+        self.settle(mission_id, deliveries)
+        self.send_emails(mission_id, deliveries)
+        return mission_id
+
     # --- decisions, staff, time -----------------------------------------------------------
 
-    @rule(mission_id=missions, action=st.sampled_from(sorted(TRANSITIONS)), by_streamer=st.booleans(), other=viewers)
+    @rule(
+        mission_id=missions,
+        action=st.sampled_from(sorted(TRANSITIONS)),
+        by_streamer=st.sampled_from([True, True, True, False]),
+        other=viewers,
+    )
     def decide(self, mission_id, action, by_streamer, other):
         m = self.model[mission_id]
         user_id = m.streamer if by_streamer else other.pk
