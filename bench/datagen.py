@@ -70,6 +70,12 @@ def topups(user_ids: list[int], *, amount: int) -> None:
             "SELECT tx_id, 'topup', user_id, 'bench-topup-' || tx_id, now() FROM bench_topup"
         )
         cursor.execute(
+            "INSERT INTO ledger_topupcharge (user_id, amount, provider_key, status, reference, transaction_id, "
+            "created_at, updated_at) SELECT user_id, %s, gen_random_uuid(), 'completed', 'bench-topup-' || tx_id, "
+            "tx_id, now(), now() FROM bench_topup",
+            [amount],
+        )
+        cursor.execute(
             """
             INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after, version)
             SELECT t.tx_id, a.id, %s, a.balance + %s, a.version + 1

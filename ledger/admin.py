@@ -4,7 +4,7 @@ from django.contrib import admin
 
 from missionhub.admin import ServiceOnlyAdmin
 
-from .models import Account, Event, IdempotencyRecord, Notification, Posting, Transaction
+from .models import Account, Event, IdempotencyRecord, Notification, Posting, SandboxCharge, TopupCharge, Transaction
 
 
 class ReadOnlyAdmin(ServiceOnlyAdmin):
@@ -59,4 +59,19 @@ class NotificationAdmin(ReadOnlyAdmin):
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ("id", "user_id", "key", "status_code", "created_at")
     search_fields = ("=user_id", "key")
+    ordering = ("-id",)
+
+
+@admin.register(TopupCharge)
+class TopupChargeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user_id", "amount", "status", "reference", "transaction_id", "created_at", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("=user_id", "reference", "=provider_key")
+    ordering = ("-id",)
+
+
+@admin.register(SandboxCharge)
+class SandboxChargeAdmin(ReadOnlyAdmin):
+    list_display = ("id", "user_id", "amount", "reference", "created_at")
+    search_fields = ("=user_id", "reference")
     ordering = ("-id",)

@@ -1,11 +1,13 @@
 """The ledger: accounts, balanced transactions of postings, the mission event log,
-idempotency records and the email outbox.
+idempotency records, the email outbox and the top-ups' charges.
 
 `Transaction`, `Posting` and `Event` are append-only. The models and querysets refuse
 updates and deletes on every backend; on PostgreSQL triggers refuse them even from raw
 SQL, and at commit a deferred trigger checks that each transaction written sums to zero
 (once per transaction, however many postings).
 """
+
+import uuid
 
 import pgtrigger
 from django.db import models
@@ -356,3 +358,69 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.kind} to {self.user_id} for mission {self.mission_id}"
+
+
+class TopupCharge(models.Model):
+    """A top-up's charge at the payment provider, recorded before the provider is asked.
+
+    The row is committed first, so a charge can never be made with no record of it here:
+    if the process dies, or the ledger write fails, between the provider's answer and our
+    commit, the sweep asks the provider about every charge still `pending` after a grace
+    period and completes it (the top-up is posted once) or abandons it (the provider has
+    no such charge). `provider_key` is the idempotency key the provider sees.
+
+    pending -> completed | declined | abandoned; an abandoned charge that the provider
+    reports after all is completed then.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        COMPLETED = "completed", _("Completed")
+        DECLINED = "declined", _("Declined")
+        ABANDONED = "abandoned", _("Abandoned")
+
+    user_id = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    # The client's Idempotency-Key, when it sent one: its retries find this charge again.
+    key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    provider_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    transaction = models.OneToOneField(
+        Transaction, null=True, blank=True, on_delete=models.PROTECT, related_name="charge"
+    )
+    created_at = models.DateTimeField(db_default=Now())
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "key"], condition=Q(key__isnull=False), name="ledger_topupcharge_one_per_user_key"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_topupcharge_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status="completed", transaction__isnull=False)
+                | (~Q(status="completed") & Q(transaction__isnull=True)),
+                name="ledger_topupcharge_completed_has_transaction",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="ledger_topupcharge_pending", condition=Q(status="pending"))
+        ]
+
+    def __str__(self):
+        return f"charge {self.provider_key} of {self.amount} for user {self.user_id}: {self.status}"
+
+
+class SandboxCharge(models.Model):
+    """The sandbox payment provider's own record of the charges it made (real providers
+    keep theirs on their side), so that it can answer `find` like a real one."""
+
+    key = models.CharField(max_length=255, unique=True)
+    user_id = models.BigIntegerField()
+    amount = models.BigIntegerField()
+    reference = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField(db_default=Now())
+
+    def __str__(self):
+        return self.reference

@@ -5,17 +5,30 @@ accounts by ascending id. Locks are held only for local statements: no email, br
 call or HTTP request runs inside a money transaction.
 """
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.models.functions import Now
 
-from .errors import AmountAboveMaximum, AmountBelowMinimum, AmountInvalid, InsufficientFunds, UnbalancedTransaction
+from .errors import (
+    AmountAboveMaximum,
+    AmountBelowMinimum,
+    AmountInvalid,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    PaymentDeclined,
+    UnbalancedTransaction,
+)
 from .idempotency import IdempotentRequest, idempotency_claim, idempotency_complete
-from .models import Account, Event, Notification, Posting, Transaction
-from .payments import payment_provider
+from .models import Account, Event, Notification, Posting, TopupCharge, Transaction
+from .payments import Charge, payment_provider
+
+logger = logging.getLogger(__name__)
 
 
 def _require_transaction() -> None:
@@ -241,25 +254,108 @@ class Topup:
 def wallet_topup(*, user_id: int, amount: int, idempotency: IdempotentRequest | None = None) -> Topup:
     """Charge the payment provider, then move `amount` from `external` into the wallet.
 
-    The charge happens before the database transaction; its reference is unique in the
-    ledger, so one charge is recorded once. Raises AmountInvalid, AmountBelowMinimum,
-    AmountAboveMaximum (before any charge), PaymentDeclined, IdempotencyConflict.
+    Three steps, so that no charge is ever made without a record of it: the pending
+    charge is committed first, the provider is asked outside any database transaction,
+    and the top-up is posted with the charge completed under its lock. Should the last
+    step fail (a crash, a database timeout), the sweep completes the charge later
+    (`topup_charges_reconcile`); a retry with the same `Idempotency-Key` finds the same
+    charge, and the provider, asked with the same key, charges once.
+    Raises AmountInvalid, AmountBelowMinimum, AmountAboveMaximum (before any charge),
+    PaymentDeclined, IdempotencyConflict.
     """
     amount_validate(amount=amount, min_setting="MISSIONHUB_TOPUP_MIN", max_setting="MISSIONHUB_TOPUP_MAX")
-    charge = payment_provider().charge(
-        user_id=user_id, amount=amount, idempotency_key=idempotency.key if idempotency else None
+    charge = topup_charge_open(user_id=user_id, amount=amount, key=idempotency.key if idempotency else None)
+    if charge.status == TopupCharge.Status.DECLINED:
+        raise PaymentDeclined()
+    try:
+        answer = payment_provider().charge(user_id=user_id, amount=amount, idempotency_key=str(charge.provider_key))
+    except PaymentDeclined:
+        _topup_charge_mark(charge_id=charge.pk, status=TopupCharge.Status.DECLINED)
+        raise
+    return topup_charge_complete(charge_id=charge.pk, answer=answer, idempotency=idempotency)
+
+
+def topup_charge_open(*, user_id: int, amount: int, key: str | None) -> TopupCharge:
+    """The pending charge of a top-up, committed before the provider is asked. With a
+    client's key, a retry gets the charge its first try opened (reopened if abandoned)."""
+    with transaction.atomic(using="default", durable=True):
+        if key is None:
+            return TopupCharge.objects.create(user_id=user_id, amount=amount)
+        try:
+            with transaction.atomic(using="default"):
+                return TopupCharge.objects.create(user_id=user_id, amount=amount, key=key)
+        except IntegrityError:
+            charge = TopupCharge.objects.select_for_update().get(user_id=user_id, key=key)
+        if charge.amount != amount:
+            raise IdempotencyKeyReused()
+        if charge.status == TopupCharge.Status.ABANDONED:
+            _topup_charge_mark(charge_id=charge.pk, status=TopupCharge.Status.PENDING)
+            charge.status = TopupCharge.Status.PENDING
+        return charge
+
+
+def _topup_charge_mark(*, charge_id: int, status: str) -> None:
+    TopupCharge.objects.filter(pk=charge_id).exclude(status=TopupCharge.Status.COMPLETED).update(
+        status=status, updated_at=Now()
     )
+
+
+def topup_charge_complete(*, charge_id: int, answer: Charge, idempotency: IdempotentRequest | None = None) -> Topup:
+    """Post the top-up of a charge the provider made, once: under the charge's lock, a
+    charge already completed (by a twin request or by the sweep) posts nothing again."""
     with transaction.atomic(using="default", durable=True):
         record = idempotency_claim(request=idempotency)
-        external = system_account(Account.Kind.EXTERNAL)
-        wallet = wallet_get_or_create(user_id=user_id)
-        tx = transaction_post(
-            kind=Transaction.Kind.TOPUP,
-            legs={external.pk: -charge.amount, wallet.pk: charge.amount},
-            actor_id=user_id,
-            reference=charge.reference,
-        )
-        wallet.refresh_from_db(fields=["balance"])
-        result = Topup(id=tx.pk, amount=charge.amount, balance=wallet.balance)
+        charge = TopupCharge.objects.select_for_update().get(pk=charge_id)
+        if charge.status == TopupCharge.Status.COMPLETED:
+            tx = charge.transaction
+        else:
+            if answer.amount != charge.amount:
+                raise UnbalancedTransaction(
+                    f"the provider charged {answer.amount} for a top-up of {charge.amount} ({charge.provider_key})"
+                )
+            external = system_account(Account.Kind.EXTERNAL)
+            wallet = wallet_get_or_create(user_id=charge.user_id)
+            tx = transaction_post(
+                kind=Transaction.Kind.TOPUP,
+                legs={external.pk: -charge.amount, wallet.pk: charge.amount},
+                actor_id=charge.user_id,
+                reference=answer.reference,
+            )
+            TopupCharge.objects.filter(pk=charge.pk).update(
+                status=TopupCharge.Status.COMPLETED, reference=answer.reference, transaction=tx, updated_at=Now()
+            )
+        balance = Account.objects.get(kind=Account.Kind.WALLET, user_id=charge.user_id).balance
+        result = Topup(id=tx.pk, amount=charge.amount, balance=balance)
         idempotency_complete(record=record, request=idempotency, result=result)
     return result
+
+
+def topup_charges_reconcile(*, older_than: timedelta, limit: int = 100) -> int:
+    """The sweep's step for charges left pending longer than `older_than` (their request
+    died between the provider's answer and our commit, or before asking): each is asked
+    about at the provider and completed, or abandoned when the provider made no charge.
+    Each charge is its own unit of work; one that fails is logged and tried on the next
+    sweep. Returns how many top-ups were posted. `older_than` must exceed the longest a
+    provider call can take, so that a request still waiting is not abandoned under it."""
+    provider = payment_provider()
+    pending = list(
+        TopupCharge.objects.filter(status=TopupCharge.Status.PENDING, created_at__lt=Now() - older_than)
+        .order_by("created_at")
+        .values_list("pk", "provider_key")[:limit]
+    )
+    posted = 0
+    for charge_id, provider_key in pending:
+        try:
+            answer = provider.find(idempotency_key=str(provider_key))
+            if answer is None:
+                with transaction.atomic(using="default", durable=True):
+                    TopupCharge.objects.filter(pk=charge_id, status=TopupCharge.Status.PENDING).update(
+                        status=TopupCharge.Status.ABANDONED, updated_at=Now()
+                    )
+                continue
+            topup_charge_complete(charge_id=charge_id, answer=answer)
+            posted += 1
+            logger.warning("reconciled the top-up of charge %s: the provider had charged it", provider_key)
+        except Exception:
+            logger.exception("could not reconcile the top-up charge %s; the next sweep tries again", provider_key)
+    return posted

@@ -7,11 +7,11 @@ checks from its AppConfig.ready), so `ledger_verify` reports them without import
 from collections.abc import Callable
 
 from django.db import connections
-from django.db.models import Count, F, Max, Q, Sum, Window
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum, Window
 from django.db.models.functions import Lag
 
 from . import sqlite_guards
-from .models import Account, Event, Posting, Transaction
+from .models import Account, Event, Posting, TopupCharge, Transaction
 
 
 def unbalanced_transactions() -> list[str]:
@@ -94,6 +94,30 @@ def settlements_without_event() -> list[str]:
     return [f"mission {mission_id}: payout or refund without a settled event" for mission_id in sorted(paid - settled)]
 
 
+def topups_without_their_charge() -> list[str]:
+    """Each top-up pairs with one completed charge of the same user, amount and reference."""
+    unpaired = Transaction.objects.filter(kind=Transaction.Kind.TOPUP, charge__isnull=True).values_list("pk", flat=True)
+    wallet_leg = Posting.objects.filter(
+        transaction_id=OuterRef("transaction_id"),
+        account__kind=Account.Kind.WALLET,
+        account__user_id=OuterRef("user_id"),
+        amount=OuterRef("amount"),
+    )
+    mismatched = (
+        TopupCharge.objects.filter(status=TopupCharge.Status.COMPLETED)
+        .filter(
+            ~Q(transaction__kind=Transaction.Kind.TOPUP)
+            | ~Q(transaction__reference=F("reference"))
+            | ~Exists(wallet_leg)
+        )
+        .order_by("pk")
+        .values_list("pk", "transaction_id")
+    )
+    return [f"top-up transaction {pk} has no completed charge" for pk in unpaired.order_by("pk")] + [
+        f"charge {pk} does not match its top-up transaction {tx_id}" for pk, tx_id in mismatched
+    ]
+
+
 def total_not_zero() -> list[str]:
     total = Account.objects.aggregate(total=Sum("balance", default=0))["total"]
     return [] if total == 0 else [f"all balances sum to {total}, not 0"]
@@ -112,6 +136,7 @@ CHECKS = {
     "settled missions' escrows are empty": settled_escrows_not_empty,
     "every settlement has its event": settlements_without_event,
     "all balances sum to zero": total_not_zero,
+    "every top-up has its completed charge": topups_without_their_charge,
     "the database's append-only and zero-sum guards are installed": database_guards_missing,
 }
 

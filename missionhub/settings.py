@@ -318,6 +318,10 @@ MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
 # not run is sent again by the sweep (never more often): work still queued is not
 # queued twice.
 MISSIONHUB_RESEND_GRACE_SECONDS = env.int("MISSIONHUB_RESEND_GRACE_SECONDS", default=30)
+# ledger.services.topup_charges_reconcile: a top-up charge still pending this long after
+# it was opened is asked about at the payment provider by the sweep, then completed or
+# abandoned. Longer than any provider call may take.
+MISSIONHUB_TOPUP_RECONCILE_SECONDS = env.int("MISSIONHUB_TOPUP_RECONCILE_SECONDS", default=120)
 
 
 # --- Metrics ----------------------------------------------------------------------------

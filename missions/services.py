@@ -47,6 +47,7 @@ from ledger.services import (
     fee_bps,
     refund_post,
     system_account,
+    topup_charges_reconcile,
     transaction_post,
     wallet_get_or_create,
 )
@@ -615,20 +616,25 @@ class SweepReport:
     settlements_enqueued: int
     emails_enqueued: int
     idempotency_purged: int
+    topups_reconciled: int = 0
     failed_steps: tuple[str, ...] = ()
 
 
 def missions_sweep(*, batch_size: int, max_batches: int = 10) -> SweepReport:
     """Beat's periodic job: expire due missions (at most `batch_size` x `max_batches`),
     send again what a lost message left undone (unsettled ended missions, unsent emails),
-    and forget old idempotency records. Each step runs whatever happened to the one
-    before: a step that raises is logged and named in the report."""
+    forget old idempotency records, and reconcile top-up charges left pending. Each step
+    runs whatever happened to the one before: a step that raises is logged and named in
+    the report."""
     grace = _from_now(-timedelta(seconds=settings.MISSIONHUB_RESEND_GRACE_SECONDS))
     steps = {
         "expired": lambda: missions_expire_due(limit=batch_size * max_batches),
         "settlements_enqueued": lambda: _resend_settlements(grace),
         "emails_enqueued": lambda: _resend_emails(grace),
         "idempotency_purged": idempotency_records_purge,
+        "topups_reconciled": lambda: topup_charges_reconcile(
+            older_than=timedelta(seconds=settings.MISSIONHUB_TOPUP_RECONCILE_SECONDS)
+        ),
     }
     results, failed = {}, []
     for name, step in steps.items():

@@ -31,7 +31,7 @@ class TestTransactionPost:
 
         with django_assert_num_queries(6, using="default"), transaction.atomic():
             # savepoint, lock accounts, insert transaction, insert postings, update accounts, release
-            transaction_post(kind="topup", legs={external.pk: -1_200, **{w.pk: 100 for w in wallets}})
+            transaction_post(kind="reversal", legs={external.pk: -1_200, **{w.pk: 100 for w in wallets}})
 
         assert all(wallet_balance(user_id=u.pk) == 100 for u in users)
 
@@ -41,7 +41,7 @@ class TestTransactionPost:
             external = system_account(Account.Kind.EXTERNAL)
 
         with pytest.raises(UnbalancedTransaction), transaction.atomic():
-            transaction_post(kind="topup", legs={external.pk: -100, wallet.pk: 99})
+            transaction_post(kind="reversal", legs={external.pk: -100, wallet.pk: 99})
 
         assert not Transaction.objects.exists()
 
@@ -61,7 +61,7 @@ class TestTransactionPost:
     @pytest.mark.django_db(transaction=True, databases=["default", "accounts"])
     def test_must_run_inside_the_callers_transaction(self, user):
         with pytest.raises(RuntimeError):
-            transaction_post(kind="topup", legs={1: -1, 2: 1})
+            transaction_post(kind="reversal", legs={1: -1, 2: 1})
 
 
 class TestWalletTopup:

@@ -2,7 +2,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
-from ledger.models import Account, Event, Posting, Transaction
+from ledger.models import Account, Event, Posting, TopupCharge, Transaction
 from missions.models import Mission
 from missions.services import mission_create
 from tests.accounts.factories import UserFactory
@@ -60,6 +60,16 @@ def make_crowded_mission(*, contributors: int, amount: int = 100, streamer=None,
         topups = Transaction.objects.bulk_create(
             Transaction(kind=Transaction.Kind.TOPUP, actor_id=uid, reference=f"crowd_{mission.pk}_{uid}")
             for uid in user_ids
+        )
+        TopupCharge.objects.bulk_create(
+            TopupCharge(
+                user_id=topup.actor_id,
+                amount=amount,
+                status=TopupCharge.Status.COMPLETED,
+                reference=topup.reference,
+                transaction=topup,
+            )
+            for topup in topups
         )
         pledges = Transaction.objects.bulk_create(
             Transaction(kind=Transaction.Kind.PLEDGE, mission_id=mission.pk, actor_id=uid) for uid in user_ids

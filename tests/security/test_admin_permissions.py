@@ -8,7 +8,16 @@ from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import reverse
 
-from ledger.models import Account, Event, IdempotencyRecord, Notification, Posting, Transaction
+from ledger.models import (
+    Account,
+    Event,
+    IdempotencyRecord,
+    Notification,
+    Posting,
+    SandboxCharge,
+    TopupCharge,
+    Transaction,
+)
 from ledger.selectors import wallet_balance
 from missions import services
 from missions.admin import MissionAdmin
@@ -152,7 +161,7 @@ class TestMissionsAreNotEditable:
         assert model_admin.has_view_permission(request)
 
 
-LEDGER_MODELS = [Account, Transaction, Event, Notification, IdempotencyRecord]
+LEDGER_MODELS = [Account, Transaction, Event, Notification, IdempotencyRecord, TopupCharge, SandboxCharge]
 
 
 class TestLedgerIsNotEditable:
