@@ -31,10 +31,11 @@ run: demo
 test: install
 	MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest $(PYTEST_ARGS)
 
-# The long profiles: schemathesis against a live server and the money state machine
-# (make test runs the short ones).
+# The long profiles: schemathesis against a live server, the money state machine and the
+# HTTP concurrency soak (make test runs the short ones; the soak needs DATABASE_URL,
+# ACCOUNTS_DATABASE_URL and CELERY_BROKER_URL on PostgreSQL and Redis, as .ci/run sets).
 soak: install
-	MISSIONHUB_SOAK=1 MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest -q tests/contract/test_schemathesis.py tests/proofs $(PYTEST_ARGS)
+	MISSIONHUB_SOAK=1 MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest -q tests/contract/test_schemathesis.py tests/proofs tests/soak $(PYTEST_ARGS)
 
 lint: install
 	$(PY) -m ruff check .
