@@ -312,6 +312,10 @@ MISSIONHUB_PAYMENT_PROVIDER = env.str("MISSIONHUB_PAYMENT_PROVIDER", default="le
 MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # missions.services.mission_emails_send: tries before an email failing for a passing reason is marked failed.
 MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default=8)
+# missions.services: the first wait before an email that failed for a passing reason is
+# tried again, and before a unit of the sweep's work that raised (each doubles, to an hour).
+MISSIONHUB_EMAIL_RETRY_SECONDS = env.int("MISSIONHUB_EMAIL_RETRY_SECONDS", default=30)
+MISSIONHUB_SWEEP_RETRY_SECONDS = env.int("MISSIONHUB_SWEEP_RETRY_SECONDS", default=15)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
 # An ended mission's settlement, or an email, whose task was sent this long ago and has
