@@ -284,6 +284,19 @@ class TestEmailProvider:
         assert notification.sent_at is not None
         assert notification.provider_message_id == "pm-1"
 
+    @pytest.mark.parametrize("seconds", [30, 300])
+    def test_the_first_wait_before_a_retry_is_a_setting(self, postmark, settings, seconds):
+        if seconds != 30:
+            settings.MISSIONHUB_EMAIL_RETRY_SECONDS = seconds
+        mission = make_mission()
+        outage = _response(500, {"ErrorCode": 500, "Message": "down"})
+
+        with mock.patch.object(requests.Session, "request", return_value=outage), pytest.raises(EmailSendFailed):
+            services.mission_emails_send(mission_id=mission.pk, kinds=("mission_created",))
+
+        wait = Notification.objects.get(mission_id=mission.pk).claimed_until - timezone.now()
+        assert timedelta(seconds=seconds - 5) < wait <= timedelta(seconds=seconds)
+
     def test_the_task_leaves_the_retry_to_the_outbox_and_the_sweep(self, postmark):
         from missions.tasks import notify_streamer
 
