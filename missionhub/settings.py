@@ -342,6 +342,15 @@ for _network in METRICS_ALLOWED_NETWORKS:
 # --- Celery -----------------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
+# Celery's transport options on Redis (tests.faults' own brokers use them too).
+MISSIONHUB_REDIS_BROKER_OPTIONS = {
+    "visibility_timeout": 3600,
+    # A broker that stops answering with its connections open (a partition, a hung host)
+    # fails a publish after this many seconds instead of holding the request or the sweep
+    # forever; above the worker's 1 s BRPOP, so its idle polls never time out.
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+}
 # Celery: Redis in production; kombu's filesystem transport under var/ by default.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -357,7 +366,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem transport has no broadcast; workers run without remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = MISSIONHUB_REDIS_BROKER_OPTIONS
 # Celery: only the smoke `ping` task keeps a result; the rest ignore results.
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",

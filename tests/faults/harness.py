@@ -13,6 +13,7 @@
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -23,6 +24,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connections
 
@@ -61,6 +63,7 @@ class RedisServer:
         self.process: subprocess.Popen | None = None
         self.starts = 0
         self.stops = 0
+        self.frozen = False
 
     @property
     def url(self) -> str:
@@ -90,9 +93,21 @@ class RedisServer:
         except redis.ConnectionError:
             return False
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server stops answering, its connections stay open (a partition, a
+        hung host)."""
+        self.process.send_signal(signal.SIGSTOP)
+        self.frozen = True
+
+    def thaw(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+        self.frozen = False
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        if self.frozen:
+            self.thaw()
         self.process.terminate()
         self.process.wait(timeout=15)
         self.stops += 1
@@ -112,7 +127,11 @@ def celery_broker(url: str) -> Iterator[None]:
     conf = celery_app.conf
     saved = {key: conf.get(key) for key in ("broker_read_url", "broker_write_url", "broker_transport_options")}
     _forget_broker_connections()
-    conf.update(broker_read_url=url, broker_write_url=url, broker_transport_options={"visibility_timeout": 3600})
+    conf.update(
+        broker_read_url=url,
+        broker_write_url=url,
+        broker_transport_options=django_settings.MISSIONHUB_REDIS_BROKER_OPTIONS,
+    )
     try:
         yield
     finally:

@@ -2,9 +2,11 @@
 every request still succeeds, every decision is kept, and the sweep (a real beat and
 worker) settles each mission and sends each email once, after the broker is back."""
 
+import threading
 import time
 
 import pytest
+from django.db import connections
 from rest_framework.test import APIClient
 
 from ledger.models import Event, Notification, Transaction
@@ -117,4 +119,66 @@ class TestTheBrokerStoppedWhileMissionsAreDecided:
             all_done_after_restart_s=round(recovered, 1),
             emails_sent=sum(delivered.values()),
             duplicate_emails=sum(n - 1 for n in delivered.values()),
+        )
+
+
+class TestTheBrokerFrozenWhileAMissionIsDecided:
+    """A broker that stops answering without closing its connections (SIGSTOP: a network
+    partition, a hung host) must not hold a request after its commit: the send times
+    out, is logged, and the sweep sends it again once the broker answers."""
+
+    def test_the_request_answers_within_seconds_and_the_sweep_settles_it_once(
+        self, broker, processes, mailbox, fault_report, caplog
+    ):
+        streamer, creator = UserFactory(is_streamer=True), UserFactory()
+        fund(creator, 5_000)
+        mission = make_mission(streamer=streamer, creator=creator, amount=2_000, title="Frozen broker")
+        processes.worker(MISSIONHUB_RESEND_GRACE_SECONDS="2")
+        processes.beat(MISSIONHUB_EXPIRE_SWEEP_SECONDS="1")
+        wait_for(lambda: sent() == 1, timeout=60, what="the new-mission email")
+
+        answers = {}
+
+        def decide():
+            try:
+                start = time.monotonic()
+                answers["response"] = as_user(streamer).post(f"/api/missions/{mission.pk}/fail")
+                answers["took"] = time.monotonic() - start
+            finally:
+                connections.close_all()
+
+        request = threading.Thread(target=decide, daemon=True)
+        broker.freeze()
+        try:
+            request.start()
+            request.join(timeout=30)
+            hung = request.is_alive()
+        finally:
+            broker.thaw()
+            request.join(timeout=60)
+        assert not hung, "the decision's request was still waiting on the frozen broker after 30 s"
+        assert answers["response"].status_code == 200
+        assert any(r.getMessage().startswith("could not enqueue") for r in caplog.records)
+
+        wait_for(
+            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
+            timeout=90,
+            what="the sweep to settle the mission",
+        )
+        wait_for(lambda: sent() == 2, timeout=60, what="the creator's result email")
+        for process in processes.started:
+            process.stop()
+
+        assert Transaction.objects.filter(mission_id=mission.pk, kind="refund").count() == 1
+        assert wallet_balance(user_id=creator.pk) == 5_000
+        delivered = mailbox.delivered()
+        assert sum(delivered.values()) == 2 and set(delivered.values()) == {1}, delivered
+        assert_sound()
+        fault_report.record(
+            operations=3,
+            faults=1,
+            lost=0,
+            request_in_freeze_s=round(answers["took"], 1),
+            settlements=1,
+            emails_sent=sum(delivered.values()),
         )
