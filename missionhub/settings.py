@@ -316,6 +316,9 @@ MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default
 # tried again, and before a unit of the sweep's work that raised (each doubles, to an hour).
 MISSIONHUB_EMAIL_RETRY_SECONDS = env.int("MISSIONHUB_EMAIL_RETRY_SECONDS", default=30)
 MISSIONHUB_SWEEP_RETRY_SECONDS = env.int("MISSIONHUB_SWEEP_RETRY_SECONDS", default=15)
+# missions.services: how long a sender owns an email it claimed; one whose sender died
+# between the provider's answer and marking it sent goes out again after this long.
+MISSIONHUB_EMAIL_CLAIM_SECONDS = env.int("MISSIONHUB_EMAIL_CLAIM_SECONDS", default=300)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
 # An ended mission's settlement, or an email, whose task was sent this long ago and has

@@ -87,8 +87,9 @@ TERMINAL_EVENT = {
     S.EXPIRED: Event.Kind.EXPIRED,
     S.CANCELLED: Event.Kind.CANCELLED,
 }
-# How long a sender owns a claimed email before another may try it.
-EMAIL_CLAIM = timedelta(minutes=5)
+# How long a sender owns a claimed email before another may try it is
+# MISSIONHUB_EMAIL_CLAIM_SECONDS (5 minutes): a sender that dies after the provider took
+# the message and before it is marked sent leaves it to be sent again after that long.
 # After a passing failure an email waits MISSIONHUB_EMAIL_RETRY_SECONDS (30 s), then twice
 # as long after each further one (at most an hour), until MISSIONHUB_EMAIL_MAX_ATTEMPTS
 # tries have failed.
@@ -329,7 +330,10 @@ def _claim(notification_id: int) -> bool:
     claimed = (
         Notification.objects.filter(pk=notification_id, sent_at__isnull=True, failed_at__isnull=True)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
-        .update(claimed_until=_from_now(EMAIL_CLAIM), attempts=F("attempts") + 1)
+        .update(
+            claimed_until=_from_now(timedelta(seconds=settings.MISSIONHUB_EMAIL_CLAIM_SECONDS)),
+            attempts=F("attempts") + 1,
+        )
     )
     return claimed == 1
 

@@ -5,7 +5,9 @@ MISSIONHUB_FAULTS_MAILBOX: `delivered`, or `refused` while the file named by
 MISSIONHUB_FAULTS_MAIL_DOWN exists (the provider is down: the send raises
 ConnectionRefusedError, a passing failure). Lines are appended with one `write` on an
 O_APPEND file, so several workers can share the mailbox. MISSIONHUB_FAULTS_MAIL_DELAY
-(seconds) slows each delivery, so that two senders overlap.
+(seconds) slows each delivery, so that two senders overlap. After delivering to the
+address MISSIONHUB_FAULTS_MAIL_HANG_AFTER the send does not return (the provider took the
+message; its answer never comes back), so the test can kill the sender right there.
 """
 
 import json
@@ -37,4 +39,6 @@ class RecordingBackend(BaseEmailBackend):
                 raise ConnectionRefusedError("the email provider is down")
             time.sleep(delay)
             _append(mailbox, {**record, "outcome": "delivered"})
+            if message.to == [os.environ.get("MISSIONHUB_FAULTS_MAIL_HANG_AFTER")]:
+                time.sleep(3600)
         return len(email_messages)

@@ -313,6 +313,19 @@ class TestEmailProvider:
         assert notification.claimed_until > timezone.now()  # the sweep enqueues it again once this passes
 
 
+class TestEmailClaim:
+    @pytest.mark.parametrize("seconds", [300, 900])
+    def test_a_sender_owns_the_email_it_claimed_for_a_setting(self, settings, seconds):
+        if seconds != 300:
+            settings.MISSIONHUB_EMAIL_CLAIM_SECONDS = seconds
+        mission = make_mission()
+
+        assert services.mission_emails_send(mission_id=mission.pk, kinds=("mission_created",)) == 1
+
+        claimed = Notification.objects.get(mission_id=mission.pk).claimed_until - timezone.now()
+        assert timedelta(seconds=seconds - 5) < claimed <= timedelta(seconds=seconds)
+
+
 class TestEmailLanguage:
     def test_each_user_is_written_to_in_the_language_they_chose(self):
         streamer = UserFactory(is_streamer=True, language="ko")
