@@ -27,9 +27,15 @@ EVENT_TASKS = {
 
 
 def task_enqueue(name: str, *, mission_id: int) -> bool:
-    """Send the task to the broker; a broker error is logged and reported, never raised."""
+    """Send the task to the broker; a broker error is logged and reported, never raised.
+
+    Bounded in time: a broker that stops answering fails the send within seconds (the
+    broker's socket timeouts in settings), and `ignore_result` keeps the send from waiting
+    on the result backend (its subscription to the task's result has no such bound); the
+    tasks keep no result anyway.
+    """
     try:
-        celery_app.send_task(name, kwargs={"mission_id": mission_id})
+        celery_app.send_task(name, kwargs={"mission_id": mission_id}, ignore_result=True)
     except Exception:
         logger.exception("could not enqueue %s for mission %s; the sweep will retry", name, mission_id)
         return False

@@ -312,6 +312,13 @@ MISSIONHUB_PAYMENT_PROVIDER = env.str("MISSIONHUB_PAYMENT_PROVIDER", default="le
 MISSIONHUB_SITE_URL = env.str("MISSIONHUB_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # missions.services.mission_emails_send: tries before an email failing for a passing reason is marked failed.
 MISSIONHUB_EMAIL_MAX_ATTEMPTS = env.int("MISSIONHUB_EMAIL_MAX_ATTEMPTS", default=8)
+# missions.services: the first wait before an email that failed for a passing reason is
+# tried again, and before a unit of the sweep's work that raised (each doubles, to an hour).
+MISSIONHUB_EMAIL_RETRY_SECONDS = env.int("MISSIONHUB_EMAIL_RETRY_SECONDS", default=30)
+MISSIONHUB_SWEEP_RETRY_SECONDS = env.int("MISSIONHUB_SWEEP_RETRY_SECONDS", default=15)
+# missions.services: how long a sender owns an email it claimed; one whose sender died
+# between the provider's answer and marking it sent goes out again after this long.
+MISSIONHUB_EMAIL_CLAIM_SECONDS = env.int("MISSIONHUB_EMAIL_CLAIM_SECONDS", default=300)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
 # An ended mission's settlement, or an email, whose task was sent this long ago and has
@@ -342,6 +349,15 @@ for _network in METRICS_ALLOWED_NETWORKS:
 # --- Celery -----------------------------------------------------------------------------
 
 _BROKER_DIR = VAR_DIR / "broker"
+# Celery's transport options on Redis (tests.faults' own brokers use them too).
+MISSIONHUB_REDIS_BROKER_OPTIONS = {
+    "visibility_timeout": 3600,
+    # A broker that stops answering with its connections open (a partition, a hung host)
+    # fails a publish after this many seconds instead of holding the request or the sweep
+    # forever; above the worker's 1 s BRPOP, so its idle polls never time out.
+    "socket_timeout": 2,
+    "socket_connect_timeout": 2,
+}
 # Celery: Redis in production; kombu's filesystem transport under var/ by default.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -357,7 +373,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     # The filesystem transport has no broadcast; workers run without remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS = MISSIONHUB_REDIS_BROKER_OPTIONS
 # Celery: only the smoke `ping` task keeps a result; the rest ignore results.
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",

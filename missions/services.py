@@ -88,11 +88,12 @@ TERMINAL_EVENT = {
     S.EXPIRED: Event.Kind.EXPIRED,
     S.CANCELLED: Event.Kind.CANCELLED,
 }
-# How long a sender owns a claimed email before another may try it.
-EMAIL_CLAIM = timedelta(minutes=5)
-# After a passing failure an email waits 30 s, then twice as long after each further one
-# (at most an hour), until MISSIONHUB_EMAIL_MAX_ATTEMPTS tries have failed.
-EMAIL_BACKOFF_FIRST = timedelta(seconds=30)
+# How long a sender owns a claimed email before another may try it is
+# MISSIONHUB_EMAIL_CLAIM_SECONDS (5 minutes): a sender that dies after the provider took
+# the message and before it is marked sent leaves it to be sent again after that long.
+# After a passing failure an email waits MISSIONHUB_EMAIL_RETRY_SECONDS (30 s), then twice
+# as long after each further one (at most an hour), until MISSIONHUB_EMAIL_MAX_ATTEMPTS
+# tries have failed.
 EMAIL_BACKOFF_MAX = timedelta(hours=1)
 
 
@@ -330,7 +331,10 @@ def _claim(notification_id: int) -> bool:
     claimed = (
         Notification.objects.filter(pk=notification_id, sent_at__isnull=True, failed_at__isnull=True)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=Now()))
-        .update(claimed_until=_from_now(EMAIL_CLAIM), attempts=F("attempts") + 1)
+        .update(
+            claimed_until=_from_now(timedelta(seconds=settings.MISSIONHUB_EMAIL_CLAIM_SECONDS)),
+            attempts=F("attempts") + 1,
+        )
     )
     return claimed == 1
 
@@ -403,7 +407,8 @@ def _email_try_failed(notification_id: int, exc: Exception) -> None:
     if _is_permanent(exc) or attempts >= settings.MISSIONHUB_EMAIL_MAX_ATTEMPTS:
         _email_failed(notification_id, reason=reason)
         return
-    wait = _backoff(tries=attempts, first=EMAIL_BACKOFF_FIRST, most=EMAIL_BACKOFF_MAX)
+    first = timedelta(seconds=settings.MISSIONHUB_EMAIL_RETRY_SECONDS)
+    wait = _backoff(tries=attempts, first=first, most=EMAIL_BACKOFF_MAX)
     Notification.objects.filter(pk=notification_id).update(claimed_until=_from_now(wait), last_error=reason[:1000])
 
 
@@ -456,10 +461,10 @@ def mission_emails_send(*, mission_id: int, kinds: tuple[str, ...]) -> int:
 #
 # Every unit of the sweep's work on one mission (closing it, settling it, sending its
 # emails) is its own transaction. A unit that raises is logged and recorded in
-# `SweepFailure` with a time to try again (15 s, doubling to an hour), and the sweep goes
-# on with the others; /metrics and the monitoring page show what is failing.
+# `SweepFailure` with a time to try again (MISSIONHUB_SWEEP_RETRY_SECONDS, 15 s, doubling
+# to an hour), and the sweep goes on with the others; /metrics and the monitoring page
+# show what is failing.
 
-SWEEP_BACKOFF_FIRST = timedelta(seconds=15)
 SWEEP_BACKOFF_MAX = timedelta(hours=1)
 STEP = SweepFailure.Step
 
@@ -485,7 +490,8 @@ def sweep_unit_failed(*, step: str, mission_id: int, exc: Exception) -> None:
         with transaction.atomic(using="default"):
             failure, _ = SweepFailure.objects.select_for_update().get_or_create(mission_id=mission_id, step=step)
             consecutive = 1 if failure.resolved_at else failure.consecutive + 1
-            wait = _backoff(tries=consecutive, first=SWEEP_BACKOFF_FIRST, most=SWEEP_BACKOFF_MAX)
+            first = timedelta(seconds=settings.MISSIONHUB_SWEEP_RETRY_SECONDS)
+            wait = _backoff(tries=consecutive, first=first, most=SWEEP_BACKOFF_MAX)
             SweepFailure.objects.filter(pk=failure.pk).update(
                 attempts=F("attempts") + 1,
                 consecutive=consecutive,

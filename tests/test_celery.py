@@ -24,3 +24,16 @@ def test_tasks_are_acknowledged_late_one_at_a_time_as_json():
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_serializer == "json"
     assert conf.accept_content == ["json"]
+
+
+def test_an_enqueue_on_commit_never_waits_on_the_result_backend():
+    """The tasks keep no result; a send that subscribed to one would wait, unbounded, on a
+    result backend that stops answering (tests/faults/test_broker_outage.py freezes it)."""
+    from unittest import mock
+
+    from ledger.signals import task_enqueue
+
+    with mock.patch.object(celery_app, "send_task") as send:
+        assert task_enqueue("missions.settle_mission", mission_id=7) is True
+
+    send.assert_called_once_with("missions.settle_mission", kwargs={"mission_id": 7}, ignore_result=True)

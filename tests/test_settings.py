@@ -133,3 +133,15 @@ def test_a_fee_of_0_to_10000_basis_points_starts(tmp_path):
 
         assert result.returncode == 0, result.stderr
         assert result.stdout.strip() == fee
+
+
+def test_a_redis_broker_that_stops_answering_times_out_in_seconds(tmp_path):
+    code = (
+        "from missionhub.celery import app; o = app.conf.broker_transport_options; "
+        "print(o['socket_timeout'], o['socket_connect_timeout'], o['visibility_timeout'])"
+    )
+    env = {"CELERY_BROKER_URL": "redis://127.0.0.1:6399/0"}
+    result = _run(["-c", f"import django; django.setup(); {code}"], env, tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2", "2", "3600"]

@@ -284,6 +284,19 @@ class TestEmailProvider:
         assert notification.sent_at is not None
         assert notification.provider_message_id == "pm-1"
 
+    @pytest.mark.parametrize("seconds", [30, 300])
+    def test_the_first_wait_before_a_retry_is_a_setting(self, postmark, settings, seconds):
+        if seconds != 30:
+            settings.MISSIONHUB_EMAIL_RETRY_SECONDS = seconds
+        mission = make_mission()
+        outage = _response(500, {"ErrorCode": 500, "Message": "down"})
+
+        with mock.patch.object(requests.Session, "request", return_value=outage), pytest.raises(EmailSendFailed):
+            services.mission_emails_send(mission_id=mission.pk, kinds=("mission_created",))
+
+        wait = Notification.objects.get(mission_id=mission.pk).claimed_until - timezone.now()
+        assert timedelta(seconds=seconds - 5) < wait <= timedelta(seconds=seconds)
+
     def test_the_task_leaves_the_retry_to_the_outbox_and_the_sweep(self, postmark):
         from missions.tasks import notify_streamer
 
@@ -298,6 +311,19 @@ class TestEmailProvider:
         notification = Notification.objects.get(mission_id=mission.pk)
         assert (notification.sent_at, notification.failed_at, notification.attempts) == (None, None, 1)
         assert notification.claimed_until > timezone.now()  # the sweep enqueues it again once this passes
+
+
+class TestEmailClaim:
+    @pytest.mark.parametrize("seconds", [300, 900])
+    def test_a_sender_owns_the_email_it_claimed_for_a_setting(self, settings, seconds):
+        if seconds != 300:
+            settings.MISSIONHUB_EMAIL_CLAIM_SECONDS = seconds
+        mission = make_mission()
+
+        assert services.mission_emails_send(mission_id=mission.pk, kinds=("mission_created",)) == 1
+
+        claimed = Notification.objects.get(mission_id=mission.pk).claimed_until - timezone.now()
+        assert timedelta(seconds=seconds - 5) < claimed <= timedelta(seconds=seconds)
 
 
 class TestEmailLanguage:

@@ -109,6 +109,19 @@ class TestOneFailingMissionBlocksNothing:
         assert resolved.resolved_at is not None and resolved.consecutive == 0
         assert resolved.attempts == 2  # the count of failures stays: /metrics reports it as a counter
 
+    @pytest.mark.parametrize("seconds", [15, 120])
+    def test_the_first_wait_before_a_retry_is_a_setting(self, task_queue, settings, seconds):
+        if seconds != 15:
+            settings.MISSIONHUB_SWEEP_RETRY_SECONDS = seconds
+        broken = make_mission()
+        _overdue(broken)
+
+        with _close_failing_for(broken.pk):
+            services.missions_sweep(batch_size=10)
+
+        failure = SweepFailure.objects.get(mission=broken)
+        assert failure.retry_at - failure.failed_at == timedelta(seconds=seconds)
+
     def test_failures_are_counted_on_metrics_and_shown_on_the_monitoring_page(self, task_queue):
         broken = make_mission()
         _overdue(broken)
