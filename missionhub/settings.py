@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -357,6 +358,8 @@ MISSIONHUB_REDIS_BROKER_OPTIONS = {
     # forever; above the worker's 1 s BRPOP, so its idle polls never time out.
     "socket_timeout": 2,
     "socket_connect_timeout": 2,
+    # Queues are read in the order of CELERY_TASK_QUEUES: settlements before emails.
+    "queue_order_strategy": "priority",
 }
 # Celery: Redis in production; kombu's filesystem transport under var/ by default.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -374,6 +377,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = MISSIONHUB_REDIS_BROKER_OPTIONS
+# Money first: settlements and the sweep have their own queue, which a worker empties
+# before it takes an email (Redis reads the queues in this order), so a backlog of emails
+# never delays a payout or a refund. A worker started without -Q consumes both.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("money"), Queue("celery"))
+CELERY_TASK_ROUTES = {"missions.settle_mission": {"queue": "money"}, "missions.sweep": {"queue": "money"}}
 # Celery: only the smoke `ping` task keeps a result; the rest ignore results.
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",

@@ -37,3 +37,12 @@ def test_an_enqueue_on_commit_never_waits_on_the_result_backend():
         assert task_enqueue("missions.settle_mission", mission_id=7) is True
 
     send.assert_called_once_with("missions.settle_mission", kwargs={"mission_id": 7}, ignore_result=True)
+
+
+@pytest.mark.parametrize(
+    ("task", "queue"),
+    [("missions.settle_mission", "money"), ("missions.sweep", "money"), ("missions.notify_contributors", "celery")],
+)
+def test_settlements_and_the_sweep_have_a_queue_read_before_the_emails(task, queue):
+    assert celery_app.amqp.router.route({}, task)["queue"].name == queue
+    assert [q.name for q in celery_app.conf.task_queues] == ["money", "celery"]  # the order workers read them
