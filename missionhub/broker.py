@@ -158,7 +158,7 @@ class Channel(virtual.Channel):
         self._restored_at: dict[str, float] = {}
         # delivery tag -> the claimed file of a message not yet acknowledged (acks come
         # from the worker's pool threads, claims from its consumer thread).
-        self._claimed: dict[str, tuple[Path, Path]] = {}  # ... and its queue's ready/
+        self._claimed: dict[str, tuple[str, Path]] = {}  # ... and its queue
         self._claimed_lock = threading.Lock()
         self._no_ack_queues: set[str] = set()
         self._get_no_ack = False
@@ -235,7 +235,7 @@ class Channel(virtual.Channel):
                 claimed.unlink()
             else:
                 with self._claimed_lock:
-                    self._claimed[payload["properties"]["delivery_tag"]] = (claimed, dirs.ready)
+                    self._claimed[payload["properties"]["delivery_tag"]] = (queue, claimed)
             return payload
 
     def _read_claimed(self, claimed: Path, dirs: _QueueDirs) -> dict | None:
@@ -286,7 +286,7 @@ class Channel(virtual.Channel):
 
     def _drop_claimed(self, delivery_tag: str) -> None:
         with self._claimed_lock:
-            claimed, _ = self._claimed.pop(delivery_tag, (None, None))
+            _, claimed = self._claimed.pop(delivery_tag, (None, None))
         if claimed is not None:
             claimed.unlink(missing_ok=True)
 
@@ -294,13 +294,15 @@ class Channel(virtual.Channel):
         """Put an unacknowledged message back: its claimed file returns to ready/ under its
         old name (so it is next); a message this channel did not claim is published again."""
         with self._claimed_lock:
-            claimed, ready = self._claimed.pop(message.delivery_tag, (None, None))
+            queue, claimed = self._claimed.pop(message.delivery_tag, (None, None))
         if claimed is None:
             return super()._restore(message)
         try:
-            os.rename(claimed, ready / claimed.name)
+            os.rename(claimed, self._dirs[queue].ready / claimed.name)
         except FileNotFoundError:
             logger.warning("embedded broker: the claimed file of message %s is gone", message.delivery_tag)
+            return None
+        self._listings.setdefault(queue, deque()).appendleft(claimed.name)
         return None
 
     def _maybe_restore_dead_owners(self, queue: str, dirs: _QueueDirs) -> None:
