@@ -1,7 +1,8 @@
 """A tiny Celery app (no Django) for storms on a broker: tests/test_broker.py and bench/broker.py.
 
-Environment: STORM_DIR (the broker's files and deliveries.log go under it) and STORM_BROKER
-(`embedded`, this project's broker, or `filesystem`, kombu's, for comparison).
+Environment: STORM_DIR (the broker's files and deliveries.log go under it), STORM_BROKER
+(`embedded`, this project's broker, or `filesystem`, kombu's, for comparison) and
+STORM_POLLING (seconds between polls of an empty queue, optional).
 
     python -m celery -A bench.broker_storm worker ...        the consumer
     python -m bench.broker_storm publish COUNT PREFIX RETRIES a producer
@@ -25,6 +26,8 @@ STORM_DIR = Path(os.environ.get("STORM_DIR", "var/storm")).resolve()
 BROKER_DIR = STORM_DIR / "broker"
 DELIVERIES = STORM_DIR / "deliveries.log"
 KIND = os.environ.get("STORM_BROKER", "embedded")
+# Seconds between polls of an empty queue; unset: the transport's own (0.1 s here, 1 s in kombu's).
+POLLING = os.environ.get("STORM_POLLING")
 
 
 def broker_settings(kind: str) -> dict:
@@ -48,8 +51,11 @@ def broker_settings(kind: str) -> dict:
 
 
 app = Celery("storm")
+_broker = broker_settings(KIND)
+if POLLING:
+    _broker["broker_transport_options"]["polling_interval"] = float(POLLING)
 app.conf.update(
-    **broker_settings(KIND),
+    **_broker,
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     worker_prefetch_multiplier=1,

@@ -350,3 +350,24 @@ def test_a_storm_of_publishers_and_retries_delivers_every_message_exactly_once(t
     assert files(storm_dir / "broker" / "celery" / "bad") == ["00000000000000000001-half.msg"]
     assert files(ready) == []
     assert list((storm_dir / "broker" / "celery" / "claimed").iterdir()) == []
+
+
+def test_a_worker_shutting_down_ends_the_wait_between_polls_within_one_poll(data):
+    """Celery's loop reads its shutdown flag between drains of up to 2 s (an idle worker took 2.2 s to stop)."""
+    from celery.signals import worker_shutting_down
+
+    def sigterm_handler_runs():
+        worker_shutting_down.send(sender="test", sig="SIGTERM", how="Warm", exitcode=0)
+
+    with connect(data) as conn:
+        conn.SimpleQueue(QUEUE)  # a consumer, so drain_events waits on it
+        threading.Timer(0.2, sigterm_handler_runs).start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(TimeoutError):
+                conn.drain_events(timeout=5)
+        finally:
+            for transport in list(broker._transports):  # this process is no worker: others go on
+                transport.stopping = False
+
+    assert time.monotonic() - started < 1
