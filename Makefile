@@ -24,9 +24,10 @@ migrate: install
 demo: migrate
 	$(PY) manage.py demo_data
 
-# Web, worker and beat together; Ctrl-C stops all three.
+# Web, worker and beat under one supervisor (missionhub/run.py): a child that exits is
+# restarted, one that keeps exiting stops everything; Ctrl-C stops all three and exits 0.
 run: demo
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/honcho start --port $(PORT) web worker beat
+	$(PY) -m missionhub.run --port $(PORT)
 
 test: install
 	MISSIONHUB_VAR_DIR=$(TEST_VAR_DIR) $(PY) -m pytest $(PYTEST_ARGS)

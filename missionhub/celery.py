@@ -4,6 +4,9 @@ import os
 
 from celery import Celery
 
+from . import broker
+
+broker.register()  # `embedded://`, the default broker (before the app resolves its transport)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "missionhub.settings")
 
 app = Celery("missionhub")

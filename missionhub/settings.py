@@ -349,7 +349,6 @@ for _network in METRICS_ALLOWED_NETWORKS:
 
 # --- Celery -----------------------------------------------------------------------------
 
-_BROKER_DIR = VAR_DIR / "broker"
 # Celery's transport options on Redis (tests.faults' own brokers use them too).
 MISSIONHUB_REDIS_BROKER_OPTIONS = {
     "visibility_timeout": 3600,
@@ -361,19 +360,12 @@ MISSIONHUB_REDIS_BROKER_OPTIONS = {
     # Queues are read in the order of CELERY_TASK_QUEUES: settlements before emails.
     "queue_order_strategy": "priority",
 }
-# Celery: Redis in production; kombu's filesystem transport under var/ by default.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _sub in ("queue", "processed", "control"):
-        (_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(_BROKER_DIR / "queue"),
-        "data_folder_out": str(_BROKER_DIR / "queue"),
-        "processed_folder": str(_BROKER_DIR / "processed"),
-        "control_folder": str(_BROKER_DIR / "control"),
-        "store_processed": False,
-    }
-    # The filesystem transport has no broadcast; workers run without remote control.
+# Celery: Redis in production; by default the embedded broker (missionhub.broker), one
+# file per message under var/broker, for a single machine.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="embedded://localhost")
+if CELERY_BROKER_URL.startswith("embedded://"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder": str(VAR_DIR / "broker")}
+    # The embedded broker has no broadcast; workers run without remote control.
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = MISSIONHUB_REDIS_BROKER_OPTIONS
@@ -490,5 +482,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Django's defaults give "django" a console handler of its own (when DEBUG) that
+        # printed each of its records a second time beside the root's; it propagates only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }
