@@ -6,7 +6,7 @@ Each round: a fresh folder under var/bench-broker/, a Celery worker on bench/bro
 app (`--concurrency=2`, acks late, prefetch 1, as the project's), then 4 publisher processes
 each sending tasks/4 `storm.record` tasks that retry once from inside the worker (2 x tasks
 deliveries). Measured from the publishers' start until every delivery is logged, the worker
-dies, or --timeout. Prints one line per round and writes bench/results/broker.json.
+dies, or --timeout. Prints one line per round and writes bench/results/broker-<pool>.json.
 """
 
 import argparse
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "bench-broker"
-RESULTS = ROOT / "bench" / "results" / "broker.json"
+RESULTS = ROOT / "bench" / "results"
 PUBLISHERS = 4
 # kind -> (STORM_BROKER, STORM_POLLING): kombu's filesystem as settings.py had it (its 1 s
 # default poll) and at the embedded broker's 0.1 s, for a fair comparison.
@@ -98,7 +98,7 @@ def main() -> None:
             row = storm(kind, args.tasks, args.pool, args.timeout, round_number)
             rows.append(row)
             print(json.dumps(row), flush=True)  # noqa: T201
-    RESULTS.write_text(json.dumps({"args": vars(args), "rounds": rows}, indent=2) + "\n")
+    (RESULTS / f"broker-{args.pool}.json").write_text(json.dumps({"args": vars(args), "rounds": rows}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

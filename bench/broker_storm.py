@@ -50,6 +50,10 @@ def broker_settings(kind: str) -> dict:
     raise ValueError(f"STORM_BROKER={kind!r}: embedded or filesystem")
 
 
+# Celery lets CELERY_BROKER_URL win over broker_url (a suite run on Redis sets it): the storm
+# is on the broker it names.
+for _variable in ("CELERY_BROKER_URL", "CELERY_BROKER_READ_URL", "CELERY_BROKER_WRITE_URL"):
+    os.environ.pop(_variable, None)
 app = Celery("storm")
 _broker = broker_settings(KIND)
 if POLLING:

@@ -8,10 +8,12 @@
 - A child that exits is started again after 1, 2, 4 ... seconds (at most 30); one that
   exits 5 times within 60 seconds stops everything, with a message saying so, and the
   exit code is 1.
-- The worker runs Celery's threads pool: one process, which a SIGTERM stops at once (a
-  warm shutdown: running tasks finish, unacknowledged messages go back to the broker).
-  Under prefork, the pool's processes shared honcho's process group and took the
-  terminal's SIGINT and honcho's SIGTERM themselves, beside their parent's shutdown.
+- The worker runs Celery's threads pool: one process, which a SIGTERM stops in 0.2-0.3 s
+  when idle (a warm shutdown: running tasks finish, unacknowledged messages go back to
+  the broker). Prefork took 2.3 s, and when its pool processes get the signal too (a
+  process group signalled, as honcho's was by the terminal's Ctrl-C) one killed while
+  holding the pool's queue lock can leave the parent hung at exit in billiard's
+  `_help_stuff_finish`, until something SIGKILLs it (seen twice on this machine).
 """
 
 from __future__ import annotations
