@@ -6,7 +6,7 @@ at 10,000 backers in a few seconds instead of ten or more."""
 
 from django.db import connection, transaction
 
-from ledger.models import Account, Event, Posting, Transaction
+from ledger.models import Account, Event, Posting, TopupCharge, Transaction
 from missions.models import Mission
 from tests.missions.factories import make_mission
 
@@ -19,13 +19,14 @@ def backer_ids(mission_id: int) -> tuple[int, int]:
 
 def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=None) -> Mission:
     """An open mission with `contributors` backers who each topped up and pledged `amount`:
-    a balanced top-up and pledge each, gap-free posting chains, `pledged` events, the pot
+    a balanced top-up with its completed charge and a pledge each, gap-free posting chains, `pledged` events, the pot
     and the count. The backers have no accounts rows (their emails fail as "user deleted")."""
     mission = make_mission(streamer=streamer)
     quote = connection.ops.quote_name
     t = {
         "account": quote(Account._meta.db_table),
         "transaction": quote(Transaction._meta.db_table),
+        "charge": quote(TopupCharge._meta.db_table),
         "posting": quote(Posting._meta.db_table),
         "event": quote(Event._meta.db_table),
         "mission": quote(Mission._meta.db_table),
@@ -38,6 +39,11 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         "FROM generate_series(0, %(n)s - 1) i",
         f"INSERT INTO {t['account']} (kind, user_id, balance, version) SELECT 'wallet', user_id, 0, 2 FROM crowd",
         f"INSERT INTO {t['transaction']} (kind, actor_id, reference) SELECT 'topup', user_id, reference FROM crowd",
+        # each top-up's completed charge, as wallet_topup records it
+        f"INSERT INTO {t['charge']} (user_id, amount, provider_key, status, reference, transaction_id, "
+        f"created_at, updated_at) SELECT c.user_id, %(amount)s, gen_random_uuid(), 'completed', c.reference, "
+        f"topup.id, now(), now() "
+        f"FROM crowd c JOIN {t['transaction']} topup ON topup.reference = c.reference",
         f"INSERT INTO {t['transaction']} (kind, mission_id, actor_id) SELECT 'pledge', %(mission)s, user_id FROM crowd",
         # the external account's and the escrow's legs continue their chains, in the crowd's order
         f"INSERT INTO {t['posting']} (transaction_id, account_id, amount, balance_after, version) "
