@@ -4,7 +4,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.stack import free_port
 from tests.worker import ROOT
 
 TICKER = "import time\nfor i in range(600): print('tick', i, flush=True); time.sleep(0.1)"
@@ -165,12 +165,6 @@ def test_each_line_of_stdout_and_stderr_appears_once_with_the_childs_name():
     expected = [f"{stream} {i}" for i in range(300) for stream in ("out", "err")]
     assert run.output("chatty") == expected
     assert all(re.match(r"\d\d:\d\d:\d\d (run   |chatty|ticker) \| ", line) for line in run.lines)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.worker

@@ -1,3 +1,5 @@
+import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import pytest
@@ -57,3 +59,25 @@ def query_counts(request) -> dict[str, int]:
             context.__exit__(None, None, None)
     assert response.status_code == 200, response.content[:300]
     return {alias: len(context) for alias, context in contexts.items()}
+
+
+def run_together(jobs: list[Callable[[], object]]) -> list[object]:
+    """Run each job in its own thread, all released at once; returns results or exceptions."""
+    barrier = threading.Barrier(len(jobs))
+    results: list[object] = [None] * len(jobs)
+
+    def worker(index: int, job: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            results[index] = job()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return results

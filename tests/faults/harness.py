@@ -14,7 +14,6 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections import Counter
@@ -28,6 +27,7 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import connections
 
+from bench.stack import free_port
 from missionhub.celery import app as celery_app
 from missions.verify import CHECKS as MISSION_CHECKS
 
@@ -48,10 +48,13 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, inte
         time.sleep(interval)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_settled(mission_id: int, *, timeout: float, what: str) -> None:
+    """Until the mission has been settled (by whichever worker or sweep), or fail naming `what`."""
+    from missions.models import Mission
+
+    wait_for(
+        lambda: Mission.objects.filter(pk=mission_id, settled_at__isnull=False).exists(), timeout=timeout, what=what
+    )
 
 
 class RedisServer:

@@ -36,20 +36,30 @@ def ledger_rows(mission_id: int) -> dict[str, object]:
     }
 
 
-def blocked_settlement(pg_operator: PgOperator) -> dict:
-    """The worker's settlement, waiting (on the EVENT_TABLE lock the caller holds) to
-    append `settled`: the refund's legs, the balances, the emails and `settled_at` are
-    written, not committed."""
+def blocked_before_its_event(pg_operator: PgOperator, *, written: tuple, what: str, timeout: float) -> dict:
+    """A backend waiting (on the EVENT_TABLE lock the caller holds) to append its event,
+    with the tables of `written` already written in its transaction, not committed."""
     blocked = wait_for(
         lambda: pg_operator.waiting_backend(statement_prefix=f'INSERT INTO "{EVENT_TABLE}"'),
-        timeout=90,
-        what="the settlement to reach its last statement",
-        interval=0.05,
+        timeout=timeout,
+        what=what,
+        interval=0.02,
     )
     assert blocked["has_written"]
-    for model in (Posting, Account, Notification, Mission):
+    for model in written:
         assert pg_operator.holds_write_lock(blocked["pid"], model._meta.db_table), model
     return blocked
+
+
+def blocked_settlement(pg_operator: PgOperator) -> dict:
+    """The worker's settlement, waiting to append `settled`: the refund's legs, the
+    balances, the emails and `settled_at` are written, not committed."""
+    return blocked_before_its_event(
+        pg_operator,
+        written=(Posting, Account, Notification, Mission),
+        what="the settlement to reach its last statement",
+        timeout=90,
+    )
 
 
 def assert_refunded_once(mission: Mission) -> None:

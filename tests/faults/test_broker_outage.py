@@ -13,7 +13,7 @@ from ledger.models import Event, Notification, Transaction
 from ledger.selectors import wallet_balance
 from missions.models import Mission
 from tests.accounts.factories import UserFactory
-from tests.faults.harness import assert_sound, requires_redis_server, wait_for
+from tests.faults.harness import assert_sound, requires_redis_server, wait_for, wait_settled
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
 
@@ -160,11 +160,7 @@ class TestTheBrokerFrozenWhileAMissionIsDecided:
         assert answers["response"].status_code == 200
         assert any(r.getMessage().startswith("could not enqueue") for r in caplog.records)
 
-        wait_for(
-            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
-            timeout=90,
-            what="the sweep to settle the mission",
-        )
+        wait_settled(mission.pk, timeout=90, what="the sweep to settle the mission")
         wait_for(lambda: sent() == 2, timeout=60, what="the creator's result email")
         for process in processes.started:
             process.stop()

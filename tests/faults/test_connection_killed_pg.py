@@ -15,12 +15,13 @@ from ledger.models import Account, Event, IdempotencyRecord, Posting, Transactio
 from ledger.selectors import wallet_balance
 from missions.models import Mission, SweepFailure
 from tests.accounts.factories import UserFactory
-from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for
+from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for, wait_settled
 from tests.faults.settlement import (
     CROWD,
     EVENT_TABLE,
     PLEDGE,
     assert_refunded_once,
+    blocked_before_its_event,
     blocked_settlement,
     crowded_mission_failed,
     ledger_rows,
@@ -72,15 +73,12 @@ class TestAConnectionKilledInTheMiddleOfAPledge:
         request = threading.Thread(target=request_in_its_own_thread)
         with pg_operator.table_locked(EVENT_TABLE):
             request.start()
-            blocked = wait_for(
-                lambda: pg_operator.waiting_backend(statement_prefix=f'INSERT INTO "{EVENT_TABLE}"'),
-                timeout=30,
+            blocked = blocked_before_its_event(
+                pg_operator,
+                written=(IdempotencyRecord, Transaction, Posting, Account, Mission),
                 what="the pledge to reach its event",
-                interval=0.02,
+                timeout=30,
             )
-            assert blocked["has_written"]
-            for model in (IdempotencyRecord, Transaction, Posting, Account, Mission):
-                assert pg_operator.holds_write_lock(blocked["pid"], model._meta.db_table), model
             pg_operator.terminate(blocked["pid"])
             request.join(timeout=30)
 
@@ -130,11 +128,7 @@ class TestAConnectionKilledInTheMiddleOfASettlement:
 
         start = time.monotonic()
         processes.beat(MISSIONHUB_EXPIRE_SWEEP_SECONDS="1")
-        wait_for(
-            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
-            timeout=90,
-            what="the sweep to settle the mission",
-        )
+        wait_settled(mission.pk, timeout=90, what="the sweep to settle the mission")
         recovered = time.monotonic() - start
 
         assert_refunded_once(mission)

@@ -10,9 +10,8 @@ from ledger.models import Notification, Transaction
 from ledger.selectors import wallet_balance
 from missionhub.celery import app as celery_app
 from missions import services
-from missions.models import Mission
 from tests.accounts.factories import UserFactory
-from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for
+from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for, wait_settled
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
 
@@ -51,11 +50,7 @@ class TestTheSameTaskDeliveredTwice:
         workers = [processes.worker(ready=False, MAIL_DELAY="0.05") for _ in range(2)]
         for worker in workers:
             worker.wait_until_ready()
-        wait_for(
-            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
-            timeout=60,
-            what="the settlement",
-        )
+        wait_settled(mission.pk, timeout=60, what="the settlement")
         # The settlement's own message to send the emails is on its way; two more, at once.
         send_twice("missions.notify_contributors", mission_id=mission.pk)
         emails = 1 + (BACKERS + 1) + 1  # the new mission, each backer's result, the payout

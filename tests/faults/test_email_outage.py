@@ -10,9 +10,8 @@ import pytest
 from ledger.models import Notification, Transaction
 from ledger.selectors import wallet_balance
 from missions import services
-from missions.models import Mission
 from tests.accounts.factories import UserFactory
-from tests.faults.harness import assert_sound, requires_redis_server, wait_for
+from tests.faults.harness import assert_sound, requires_redis_server, wait_for, wait_settled
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
 
@@ -38,11 +37,7 @@ class TestTheEmailProviderFailingThenRecovering:
             fund(backer, 1_000)
             services.pledge_create(mission_id=mission.pk, user_id=backer.pk, amount=400)
         services.mission_decide(mission_id=mission.pk, user_id=streamer.pk, action="fail")
-        wait_for(
-            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
-            timeout=60,
-            what="the settlement",
-        )
+        wait_settled(mission.pk, timeout=60, what="the settlement")
         outbox = Notification.objects.filter(mission_id=mission.pk)
         emails = 1 + 1 + BACKERS  # the new mission; the creator's and each backer's result
         # Each email has failed, backed off and been tried again by the sweep at least once.

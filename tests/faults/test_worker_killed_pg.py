@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from missions.models import Mission
-from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for
+from tests.faults.harness import assert_sound, requires_redis_server, task_results, wait_for, wait_settled
 from tests.faults.settlement import (
     CROWD,
     EVENT_TABLE,
@@ -52,11 +51,7 @@ class TestAWorkerKilledInTheMiddleOfASettlement:
         start = time.monotonic()
         replacement = processes.worker(MISSIONHUB_RESEND_GRACE_SECONDS="1")
         processes.beat(MISSIONHUB_EXPIRE_SWEEP_SECONDS="1")
-        wait_for(
-            lambda: Mission.objects.filter(pk=mission.pk, settled_at__isnull=False).exists(),
-            timeout=90,
-            what="the sweep to settle the mission again",
-        )
+        wait_settled(mission.pk, timeout=90, what="the sweep to settle the mission again")
         recovered = time.monotonic() - start
 
         assert_refunded_once(mission)

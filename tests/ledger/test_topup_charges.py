@@ -20,8 +20,7 @@ from ledger.services import topup_charge_complete, topup_charges_reconcile, wall
 from ledger.verify import topups_without_their_charge
 from missions.services import missions_sweep
 from tests.accounts.factories import UserFactory
-from tests.missions.test_concurrency_pg import run_together
-from tests.utils import both_databases, requires_postgresql
+from tests.utils import both_databases, requires_postgresql, run_together
 
 pytestmark = both_databases
 

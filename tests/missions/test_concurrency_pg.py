@@ -4,7 +4,6 @@ Each test starts threads, each with its own database connection, at one barrier.
 """
 
 import threading
-from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -20,31 +19,9 @@ from missions.models import Mission
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
-from tests.utils import requires_postgresql
+from tests.utils import requires_postgresql, run_together
 
 pytestmark = [requires_postgresql, pytest.mark.django_db(transaction=True, databases=["default", "accounts"])]
-
-
-def run_together(jobs: list[Callable[[], object]]) -> list[object]:
-    """Run each job in its own thread, all released at once; returns results or exceptions."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[object] = [None] * len(jobs)
-
-    def worker(index: int, job: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            results[index] = job()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(i, job)) for i, job in enumerate(jobs)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    return results
 
 
 class TestConcurrentPledges:

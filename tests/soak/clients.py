@@ -7,7 +7,9 @@ An answer is expected (2xx, or a refusal the contract names: `insufficient_funds
 `mission_closed`, `invalid_transition`) or it is a failure: any 5xx, any other code,
 any connection error. Failures are counted with a sample of each."""
 
+import multiprocessing
 import random
+import statistics
 import time
 import uuid
 from collections import Counter
@@ -159,3 +161,34 @@ def streamer(base_url: str, token: str, seed: int, username: str, seconds: float
         client.decide_some(username)
         time.sleep(client.random.uniform(0.05, 0.3))
     return client.tally
+
+
+def run_clients(jobs: list[tuple], *, seconds: float) -> tuple[Tally, float]:
+    """Run each (function, args) in its own process, all at once; their tallies summed and
+    the seconds the load took."""
+    started = time.monotonic()
+    with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
+        pending = [pool.apply_async(function, args) for function, args in jobs]
+        tallies = [job.get(timeout=seconds + 120) for job in pending]
+    seen = Tally()
+    for tally in tallies:
+        seen.merge(tally)
+    return seen, time.monotonic() - started
+
+
+def figures_of(seen: Tally, *, load_seconds: float, clients: int, latencies: list[float]) -> dict:
+    """The figures both soaks report: the load, its answers and the settle latency."""
+    latencies = sorted(latencies)
+    return {
+        "seconds": round(load_seconds, 1),
+        "clients": clients,
+        "requests": seen.requests,
+        "requests_per_second": round(seen.requests / load_seconds, 1),
+        "statuses": dict(sorted(seen.statuses.items())),
+        "decisions": dict(seen.decided),
+        "settled": len(latencies),
+        "settle_seconds_p50": round(statistics.median(latencies), 2) if latencies else None,
+        "settle_seconds_p95": round(latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
+        "settle_seconds_max": round(latencies[-1], 2) if latencies else None,
+        "failures": len(seen.failures),
+    }

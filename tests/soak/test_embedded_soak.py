@@ -10,11 +10,9 @@ figures are written to <MISSIONHUB_VAR_DIR>/soak/embedded-soak.json.
 """
 
 import json
-import multiprocessing
 import os
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -108,11 +106,7 @@ def test_make_run_settles_every_decided_mission_under_load_and_stops_cleanly(tmp
             (clients.streamer, (url, token, 100 + i, name, SECONDS))
             for i, (name, token) in enumerate(streamer_tokens.items())
         ]
-        started = time.monotonic()
-        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-            pending = [pool.apply_async(function, args) for function, args in jobs]
-            tallies = [job.get(timeout=SECONDS + 120) for job in pending]
-        load_seconds = time.monotonic() - started
+        seen, load_seconds = clients.run_clients(jobs, seconds=SECONDS)
         deadline = time.monotonic() + SETTLE_WITHIN
         while (left := unsettled(var_dir / "default.sqlite3")) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -125,16 +119,13 @@ def test_make_run_settles_every_decided_mission_under_load_and_stops_cleanly(tmp
             supervisor.kill()
             exit_code = "killed after 30 s"
 
-    seen = clients.Tally()
-    for tally in tallies:
-        seen.merge(tally)
     with sqlite3.connect(var_dir / "default.sqlite3") as con:
-        latencies = sorted(
+        latencies = [
             (datetime.fromisoformat(settled) - datetime.fromisoformat(decided)).total_seconds()
             for decided, settled in con.execute(
                 "SELECT decided_at, settled_at FROM missions_mission WHERE settled_at IS NOT NULL"
             )
-        )
+        ]
         external = con.execute("SELECT balance FROM ledger_account WHERE kind = 'external'").fetchone()[0]
         escrowed = con.execute(
             "SELECT COALESCE(SUM(p.amount), 0) FROM ledger_posting p"
@@ -143,19 +134,9 @@ def test_make_run_settles_every_decided_mission_under_load_and_stops_cleanly(tmp
         ).fetchone()[0]
     run_log = log.read_text()
     decided = sum(seen.decided[action] for action in ("success", "fail", "reject"))
-    figures = {
-        "seconds": round(load_seconds, 1),
-        "clients": len(jobs),
-        "requests": seen.requests,
-        "requests_per_second": round(seen.requests / load_seconds, 1),
-        "statuses": dict(sorted(seen.statuses.items())),
+    figures = clients.figures_of(seen, load_seconds=load_seconds, clients=len(jobs), latencies=latencies) | {
         "missions_created": len(seen.missions_created),
         "missions_decided": decided,
-        "settled": len(latencies),
-        "settle_seconds_p50": round(statistics.median(latencies), 2) if latencies else None,
-        "settle_seconds_p95": round(latencies[int(len(latencies) * 0.95)], 2) if latencies else None,
-        "settle_seconds_max": round(latencies[-1], 2) if latencies else None,
-        "failures": len(seen.failures),
         "unsettled": len(left),
         "restarts": run_log.count("restarting"),
         "exit_code": exit_code,

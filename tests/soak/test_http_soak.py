@@ -11,9 +11,7 @@ Its figures are written to <MISSIONHUB_VAR_DIR>/soak/http-soak.json.
 """
 
 import json
-import multiprocessing
 import os
-import statistics
 import time
 
 import pytest
@@ -89,38 +87,22 @@ def test_many_clients_over_http_lose_and_create_no_unit(celery_worker_process, t
             (clients.viewer, (url, token(v), i, [s.username for s in streamers], hot, SECONDS))
             for i, v in enumerate(viewers)
         ] + [(clients.streamer, (url, token(s), 100 + i, s.username, SECONDS)) for i, s in enumerate(streamers)]
-        started = time.monotonic()
-        with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
-            pending = [pool.apply_async(function, args) for function, args in jobs]
-            tallies = [job.get(timeout=SECONDS + 120) for job in pending]
-        load_seconds = time.monotonic() - started
+        seen, load_seconds = clients.run_clients(jobs, seconds=SECONDS)
         end = clients.Client(url, token(hot_streamer), 0)
         for mission_id, action in zip(hot, ("success", "fail"), strict=True):
             assert end.call("POST", f"/api/missions/{mission_id}/{action}")[0] == 200
-        tallies.append(end.tally)
+        seen.merge(end.tally)
         unsettled = wait_settled(SETTLE_WITHIN)
     finally:
         server.stop()
 
-    seen = clients.Tally()
-    for tally in tallies:
-        seen.merge(tally)
     ended = Mission.objects.exclude(status__in=Mission.OPEN_STATUSES)
-    latencies = sorted((m.settled_at - m.decided_at).total_seconds() for m in ended.filter(settled_at__isnull=False))
+    latencies = [(m.settled_at - m.decided_at).total_seconds() for m in ended.filter(settled_at__isnull=False)]
     escrowed = Posting.objects.filter(transaction__kind=Transaction.Kind.PLEDGE, account__kind=Account.Kind.ESCROW)
-    figures = {
-        "seconds": round(load_seconds, 1),
-        "clients": len(jobs),
-        "requests": seen.requests,
-        "requests_per_second": round(seen.requests / load_seconds, 1),
-        "statuses": dict(sorted(seen.statuses.items())),
+    figures = clients.figures_of(seen, load_seconds=load_seconds, clients=len(jobs), latencies=latencies) | {
         "missions_created": len(seen.missions_created) + len(hot),
         "missions_ended": ended.count(),
-        "decisions": dict(seen.decided),
         "hot_pots": list(Mission.objects.filter(pk__in=hot).order_by("pk").values_list("pot", flat=True)),
-        "settle_seconds_p50": round(statistics.median(latencies), 2) if latencies else None,
-        "settle_seconds_max": round(latencies[-1], 2) if latencies else None,
-        "failures": len(seen.failures),
         "unsettled": len(unsettled),
     }
     (settings.VAR_DIR / "soak").mkdir(exist_ok=True)
