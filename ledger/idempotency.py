@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
+from django.utils import timezone
 
 from .errors import IdempotencyKeyInvalid, IdempotencyKeyReused
 from .models import IdempotencyRecord
@@ -67,19 +68,27 @@ def key_validate(key: str) -> str:
 
 
 def idempotency_replay(*, request: IdempotentRequest) -> IdempotencyRecord | None:
-    """The stored response for this key, if the same request made one.
+    """The stored response for this key, if the same request made one within RETENTION.
 
-    Raises IdempotencyKeyReused when the key came with a different request.
+    One SELECT: expired records are purged by the sweep (`idempotency_records_purge`,
+    missions_sweep's `idempotency_purged`), not on every keyed request. A record found past
+    its retention, not purged yet, is forgotten here (deleted, so that the key can be
+    claimed again). Raises IdempotencyKeyReused when the key came with a different request.
     """
-    IdempotencyRecord.objects.filter(
-        user_id=request.user_id, key=request.key, created_at__lt=Now() - RETENTION
-    ).delete()
     record = IdempotencyRecord.objects.filter(user_id=request.user_id, key=request.key).first()
     if record is None:
+        return None
+    if record.created_at < timezone.now() - RETENTION and _expired_record_forget(record):
         return None
     if record.fingerprint != request.fingerprint:
         raise IdempotencyKeyReused()
     return record
+
+
+def _expired_record_forget(record: IdempotencyRecord) -> bool:
+    """Delete `record` if the database's clock, which stamped it, also finds it expired."""
+    deleted, _ = IdempotencyRecord.objects.filter(pk=record.pk, created_at__lt=Now() - RETENTION).delete()
+    return deleted > 0
 
 
 def idempotency_claim(*, request: IdempotentRequest | None) -> IdempotencyRecord | None:

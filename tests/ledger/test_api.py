@@ -1,5 +1,7 @@
 import pytest
 from django.conf import settings
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -196,6 +198,14 @@ class TestTopupIdempotency:
         assert response.json()["balance"] == 7_000
         assert wallet_balance(user_id=auth_client.user.pk) == 5_000
         assert wallet_balance(user_id=other.user.pk) == 7_000
+
+    def test_a_keyed_request_purges_nothing(self, auth_client):
+        """Expired records are the sweep's to purge (missions_sweep), not every keyed request's."""
+        with CaptureQueriesContext(connections["default"]) as default:
+            response = _topup(auth_client, 5_000, **_key("topup-1"))
+
+        assert response.status_code == 201
+        assert [q["sql"] for q in default.captured_queries if q["sql"].startswith("DELETE")] == []
 
     def test_a_request_without_a_key_is_not_deduplicated(self, auth_client):
         _topup(auth_client, 5_000)
