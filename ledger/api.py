@@ -6,7 +6,7 @@ from rest_framework.views import APIView
 
 from missionhub.fields import CashField
 from missionhub.schema import Pagination, error_responses
-from missionhub.throttling import MoneyThrottle, UserThrottle
+from missionhub.throttling import MoneyThrottle, UserThrottle, throttle_group
 
 from . import selectors, services
 from .idempotency import IdempotentRequest, fingerprint_of, idempotency_run, key_validate
@@ -100,7 +100,7 @@ class WalletApi(APIView):
 
 class TopupApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [UserThrottle, MoneyThrottle]
+    throttle_classes = [throttle_group(UserThrottle, MoneyThrottle)]
 
     class InputSerializer(serializers.Serializer):
         amount = CashField(min_setting="MISSIONHUB_TOPUP_MIN", max_setting="MISSIONHUB_TOPUP_MAX")

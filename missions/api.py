@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from ledger.api import IDEMPOTENCY_PARAMETERS, idempotent_response
 from missionhub.fields import CashField, SettingRangeIntegerField
 from missionhub.schema import Pagination, error_responses
-from missionhub.throttling import AnonThrottle, MoneyThrottle, UserThrottle
+from missionhub.throttling import MONEY_THROTTLES
 from missionhub.validators import refuse_control_characters
 
 from . import selectors, services
@@ -38,7 +38,6 @@ def _pledge_amount() -> CashField:
     return CashField(min_setting="MISSIONHUB_PLEDGE_MIN", max_setting="MISSIONHUB_PLEDGE_MAX")
 
 
-MONEY_THROTTLES = [AnonThrottle, UserThrottle, MoneyThrottle]
 # The URL takes digits only; ids start at 1 (0 is a well-formed id of no mission: 404).
 MISSION_ID = OpenApiParameter("mission_id", {"type": "integer", "minimum": 1}, OpenApiParameter.PATH)
 

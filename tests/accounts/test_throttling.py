@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from accounts.models import User
@@ -113,3 +115,36 @@ class TestOtherCalls:
         statuses = [auth_client.get("/api/users/me").status_code for _ in range(3)]
 
         assert statuses == [200, 200, 429]
+
+
+class TestWindows:
+    def test_a_refusal_says_how_long_its_window_has_left(self, auth_client, rates):
+        rates(user="2/min")
+        auth_client.get("/api/users/me")
+        auth_client.get("/api/users/me")
+
+        response = auth_client.get("/api/users/me")
+
+        assert response.status_code == 429
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+    def test_a_new_window_opens_once_the_last_has_passed(self, auth_client, rates):
+        rates(user="1/s")
+        first = auth_client.get("/api/users/me").status_code
+        refused = auth_client.get("/api/users/me").status_code
+
+        time.sleep(1.2)
+        again = auth_client.get("/api/users/me").status_code
+
+        assert (first, refused, again) == (200, 429, 200)
+
+    def test_a_request_refused_by_one_throttle_of_a_group_is_counted_by_the_others(self, auth_client, rates):
+        rates(money="1/min", user="3/min")
+        topup = {"amount": 5_000}
+        auth_client.post("/api/wallet/topups", topup, format="json")
+
+        refused = auth_client.post("/api/wallet/topups", topup, format="json")
+        read = auth_client.get("/api/users/me")
+        over = auth_client.get("/api/users/me")
+
+        assert (refused.status_code, read.status_code, over.status_code) == (429, 200, 429)
