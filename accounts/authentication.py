@@ -14,9 +14,9 @@ from rest_framework_simplejwt import authentication, serializers
 from rest_framework_simplejwt.exceptions import AuthenticationFailed, InvalidToken
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
-from rest_framework_simplejwt.utils import get_md5_hash_password
 
 from .models import User
+from .user_cache import user_for_token
 
 
 def _no_active_account() -> AuthenticationFailed:
@@ -25,14 +25,16 @@ def _no_active_account() -> AuthenticationFailed:
 
 def token_user(token: Token) -> User:
     """The active user a valid token speaks for. Raises AuthenticationFailed (no such active
-    user) and InvalidToken (issued before the user's password last changed)."""
+    user) and InvalidToken (issued before the user's password last changed).
+
+    The user comes from accounts.user_cache, invalidated by every change to the user, so a
+    deactivation, a deletion or a new password refuses the token on the next request."""
     user_id = token.get(api_settings.USER_ID_CLAIM)
-    user = User.objects.filter(**{api_settings.USER_ID_FIELD: user_id}).first() if user_id else None
-    if user is None or not api_settings.USER_AUTHENTICATION_RULE(user):
+    found = user_for_token(user_id=user_id) if user_id else None
+    if found is None or not api_settings.USER_AUTHENTICATION_RULE(found[0]):
         raise _no_active_account()
-    if api_settings.CHECK_REVOKE_TOKEN and token.get(api_settings.REVOKE_TOKEN_CLAIM) != get_md5_hash_password(
-        user.password
-    ):
+    user, password_digest = found
+    if api_settings.CHECK_REVOKE_TOKEN and token.get(api_settings.REVOKE_TOKEN_CLAIM) != password_digest:
         raise InvalidToken(_("The password was changed since this token was issued: sign in again."))
     return user
 

@@ -1,13 +1,28 @@
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
-from django.db import models
+from django.db import models, transaction
 from django.db.models.functions import Lower
 
 from .usernames import username_canonical, username_normalize
 
 
-class UserManager(DjangoUserManager):
+class UserQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        """Django's update, and the cached copies of the users it changed are invalidated
+        (accounts.user_cache): an update sends no post_save. The rows are locked and read
+        first, so exactly the invalidated users are updated."""
+        from .user_cache import user_cache_invalidate
+
+        with transaction.atomic(using=self.db):
+            user_ids = list(self.select_for_update().values_list("pk", flat=True))
+            rows = self.model._base_manager.using(self.db).filter(pk__in=user_ids).update(**kwargs)
+            for user_id in user_ids:
+                user_cache_invalidate(user_id=user_id, using=self.db)
+        return rows
+
+
+class UserManager(DjangoUserManager.from_queryset(UserQuerySet)):
     def get_by_natural_key(self, username):
         # Every sign-in (API, pages, admin, createsuperuser) finds the user here, by the
         # canonical form: a look-alike spelling is the same user.

@@ -221,6 +221,13 @@ CACHES = {
 }
 
 
+# accounts.user_cache: how long the user a JWT names is kept in that cache (0: read from the
+# accounts database on every request). Off without REDIS_URL: local memory is per process,
+# and a change made in another one (a second worker, manage.py changepassword) would not
+# reach it.
+MISSIONHUB_USER_CACHE_SECONDS = env.int("MISSIONHUB_USER_CACHE_SECONDS", default=300 if REDIS_URL else 0)
+
+
 # --- API --------------------------------------------------------------------------------
 
 

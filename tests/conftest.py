@@ -49,6 +49,13 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _user_cache_on(settings):
+    """The JWT user cache (accounts.user_cache) on, as production has it with REDIS_URL, on
+    every run: on SQLite the test and the requests it makes share one local-memory cache."""
+    settings.MISSIONHUB_USER_CACHE_SECONDS = 300
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings, request):
     """Argon2 is deliberately slow; tests that are not about hashing use a fast hasher."""
     if "argon2" not in request.keywords:

@@ -145,3 +145,24 @@ def test_a_redis_broker_that_stops_answering_times_out_in_seconds(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["2", "2", "3600"]
+
+
+def test_the_jwt_user_cache_is_on_only_with_a_shared_cache(tmp_path):
+    code = (
+        "from django.conf import settings; "
+        "print(settings.MISSIONHUB_USER_CACHE_SECONDS, settings.CACHES['default']['BACKEND'])"
+    )
+    runs = [
+        {"REDIS_URL": ""},
+        {"REDIS_URL": "redis://cache.internal:6379/1"},
+        {"REDIS_URL": "redis://cache.internal:6379/1", "MISSIONHUB_USER_CACHE_SECONDS": "0"},
+    ]
+
+    results = [_run(["-c", f"import django; django.setup(); {code}"], env, tmp_path) for env in runs]
+
+    assert [r.returncode for r in results] == [0, 0, 0], [r.stderr for r in results]
+    assert [r.stdout.split() for r in results] == [
+        ["0", "django.core.cache.backends.locmem.LocMemCache"],
+        ["300", "missionhub.cache.RedisCache"],
+        ["0", "missionhub.cache.RedisCache"],
+    ]
