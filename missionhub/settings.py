@@ -141,7 +141,13 @@ def _database(url_var: str, sqlite_name: str) -> dict:
     if config["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured(f"{url_var} must be a postgres:// (or sqlite:///) URL.")
     config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    config["CONN_HEALTH_CHECKS"] = True
+    # Off: a `SELECT 1` on each database before every request's first query cost more than
+    # the rare failure it prevents. A connection that dropped (a restart, a failover) fails
+    # the one request that finds it, and Django closes it when that request ends (its error
+    # makes close_if_unusable_or_obsolete test it), so the next request reconnects. Within
+    # CONN_MAX_AGE no connection sits idle long enough for a proxy's idle timeout to cut it.
+    # (tests/test_connections_pg.py; the figures in bench/README.md.)
+    config["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
     return config
 
 

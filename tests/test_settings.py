@@ -166,3 +166,17 @@ def test_the_jwt_user_cache_is_on_only_with_a_shared_cache(tmp_path):
         ["300", "missionhub.cache.RedisCache"],
         ["0", "missionhub.cache.RedisCache"],
     ]
+
+
+def test_connection_health_checks_are_off_unless_asked_for(tmp_path):
+    code = "from django.conf import settings; print([d['CONN_HEALTH_CHECKS'] for d in settings.DATABASES.values()])"
+    urls = {
+        "DATABASE_URL": "postgres://app@db.internal:5432/missions",
+        "ACCOUNTS_DATABASE_URL": "postgres://app@db.internal:5432/people",
+    }
+
+    shipped = _run(["-c", f"import django; django.setup(); {code}"], urls, tmp_path)
+    asked = _run(["-c", f"import django; django.setup(); {code}"], {**urls, "CONN_HEALTH_CHECKS": "1"}, tmp_path)
+
+    assert (shipped.returncode, asked.returncode) == (0, 0), shipped.stderr + asked.stderr
+    assert (shipped.stdout.strip(), asked.stdout.strip()) == ("[False, False]", "[True, True]")
