@@ -7,6 +7,7 @@ import re
 from html.parser import HTMLParser
 
 import pytest
+from csp.utils import build_policy
 from django.test import Client
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -401,6 +402,41 @@ class TestContentSecurityPolicy:
         assert initialiser.status_code == 200
         assert initialiser["Content-Type"].startswith("application/javascript")
         assert b"SwaggerUIBundle" in initialiser.content
+
+
+class TestPolicyBuiltOnce:
+    """missionhub.middleware.CSPMiddleware builds settings' policy once; views that relax it
+    (the overlay's csp_replace, the docs' csp_update) still get django-csp's own."""
+
+    def test_a_response_no_view_changed_carries_the_policy_of_settings(self, client):
+        for path in ("/", "/login", "/healthz", "/api/missions"):
+            response = client.get(path)
+
+            assert response.headers["Content-Security-Policy"] == build_policy(), path
+
+    def test_views_that_relax_the_policy_still_relax_it(self, client, streamer):
+        overlay = _directives(client.get(f"/overlay/{streamer.username}"))
+        docs = _directives(client.get("/api/docs"))
+        plain = _directives(client.get("/"))
+
+        assert (overlay["frame-ancestors"], plain["frame-ancestors"]) == (["*"], ["'none'"])
+        assert (docs["img-src"], plain["img-src"]) == (["'self'", "data:"], ["'self'"])
+
+    def test_a_change_of_the_settings_changes_the_header(self, client, settings):
+        client.get("/")
+        settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}}
+
+        response = client.get("/")
+
+        assert _directives(response) == {"default-src": ["'none'"]}
+
+    def test_a_report_only_policy_in_settings_is_sent_too(self, client, settings):
+        settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"script-src": ["'self'"]}}
+
+        response = client.get("/")
+
+        assert response.headers["Content-Security-Policy-Report-Only"] == build_policy(report_only=True)
+        assert "script-src 'self'" in response.headers["Content-Security-Policy-Report-Only"]
 
 
 class TestFraming:
