@@ -33,8 +33,17 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25"))
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "65"))
 
 # Recycle a worker now and then to bound slow memory growth; jitter avoids all at once.
+# With one worker nothing serves between the old one's exit and the new one's first
+# request, so both ends are kept short: the app is loaded once in the master and forked
+# (a worker started from scratch spent 1-2 s importing Django and the app), and a worker
+# that has finished its last request leaves with os._exit (`worker_exit` below: Python's
+# own shutdown of the worker took another 0.4-0.6 s). Measured in bench/README.md.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "2000"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "200"))
+# Import the app in the master before forking workers (GUNICORN_PRELOAD=0: in each worker).
+# Nothing connects at import time (databases, Redis and the broker connect on first use,
+# in the worker), so no connection is shared across the fork.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1") != "0"
 
 # Heartbeat files in memory, not on the (read-only in Kubernetes) root filesystem.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR", "/dev/shm")  # noqa: S108 (gunicorn docs)
@@ -47,6 +56,19 @@ errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The default combined format plus the client address the proxy saw and the duration.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" xff="%({x-forwarded-for}i)s" %(M)sms'
+
+
+def worker_exit(server, worker):
+    """The last thing a worker does, after its last response: leave without Python's
+    interpreter shutdown (atexit handlers, thread joins, module teardown), which the master
+    would otherwise wait for before it forks the next worker. Logs are flushed first."""
+    import logging
+    import sys
+
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 # --- Prometheus multiprocess mode (only when PROMETHEUS_MULTIPROC_DIR is set) -----------
