@@ -51,10 +51,9 @@ def missions_attach_usernames(missions: Iterable[Mission]) -> list[Mission]:
 def mission_contributors(*, mission_id: int) -> list[dict]:
     """Contributors and what each put in, biggest first (ties: earliest user first)."""
     mission_get(mission_id=mission_id)
-    totals = ledger_selectors.contributor_totals(mission_id=mission_id)
-    names = usernames_by_id(user_ids=totals)
-    rows = [{"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals.items()]
-    return sorted(rows, key=lambda row: (-row["amount"], row["user_id"]))
+    totals = list(ledger_selectors.contributions(mission_id=mission_id).values_list("user_id", "total"))
+    names = usernames_by_id(user_ids={uid for uid, _total in totals})
+    return [{"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals]
 
 
 def mission_timeline(*, mission_id: int) -> list[dict]:

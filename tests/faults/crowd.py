@@ -6,7 +6,7 @@ at 10,000 backers in a few seconds instead of ten or more."""
 
 from django.db import connection, transaction
 
-from ledger.models import Account, Event, Posting, TopupCharge, Transaction
+from ledger.models import Account, Contribution, Event, Posting, TopupCharge, Transaction
 from missions.models import Mission
 from tests.missions.factories import make_mission
 
@@ -19,8 +19,9 @@ def backer_ids(mission_id: int) -> tuple[int, int]:
 
 def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=None) -> Mission:
     """An open mission with `contributors` backers who each topped up and pledged `amount`:
-    a balanced top-up with its completed charge and a pledge each, gap-free posting chains, `pledged` events, the pot
-    and the count. The backers have no accounts rows (their emails fail as "user deleted")."""
+    a balanced top-up with its completed charge and a pledge each, gap-free posting chains,
+    `pledged` events, contributions, the pot and the count. The backers have no accounts
+    rows (their emails fail as "user deleted")."""
     mission = make_mission(streamer=streamer)
     quote = connection.ops.quote_name
     t = {
@@ -29,6 +30,7 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         "charge": quote(TopupCharge._meta.db_table),
         "posting": quote(Posting._meta.db_table),
         "event": quote(Event._meta.db_table),
+        "contribution": quote(Contribution._meta.db_table),
         "mission": quote(Mission._meta.db_table),
     }
     first, _ = backer_ids(mission.pk)
@@ -63,6 +65,8 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         f"CROSS JOIN {t['account']} esc WHERE esc.kind = 'escrow' AND esc.mission_id = %(mission)s",
         f"INSERT INTO {t['event']} (mission_id, kind, actor_id, amount) "
         f"SELECT %(mission)s, 'pledged', user_id, %(amount)s FROM crowd",
+        f"INSERT INTO {t['contribution']} (mission_id, user_id, total, pledges) "
+        f"SELECT %(mission)s, user_id, %(amount)s, 1 FROM crowd",
         f"UPDATE {t['account']} SET balance = balance - %(amount)s * %(n)s, version = version + %(n)s "
         f"WHERE kind = 'external'",
         f"UPDATE {t['account']} SET balance = balance + %(amount)s * %(n)s, version = version + %(n)s "

@@ -2,7 +2,7 @@ from django.db import transaction
 from django.db.models import F
 
 from accounts.models import User
-from ledger.models import Account, Event, Posting, TopupCharge, Transaction
+from ledger.models import Account, Contribution, Event, Posting, TopupCharge, Transaction
 from missions.models import Mission
 from missions.services import mission_create
 from tests.accounts.factories import UserFactory
@@ -97,6 +97,10 @@ def make_crowded_mission(*, contributors: int, amount: int = 100, streamer=None,
         Posting.objects.bulk_create(postings, batch_size=2_000)
         Event.objects.bulk_create(
             Event(mission_id=mission.pk, kind=Event.Kind.PLEDGED, actor_id=uid, amount=amount) for uid in user_ids
+        )
+        Contribution.objects.bulk_create(
+            (Contribution(mission_id=mission.pk, user_id=uid, total=amount, pledges=1) for uid in user_ids),
+            batch_size=2_000,
         )
         total = amount * contributors
         Account.objects.filter(pk=external.pk).update(balance=F("balance") - total, version=F("version") + contributors)
