@@ -3,7 +3,7 @@ missions with escrows, pledges. Imported after django.setup().
 
 The rows are those the services would write (a transaction and two postings per pledge,
 gap-free version chains, cached balances, the mission's pot and contributor count, a
-`pledged` event), so ledger_verify checks them with the rest. Triggers are off while
+`pledged` event, the contributions), so ledger_verify checks them with the rest. Triggers are off while
 loading (session_replication_role = replica, for this transaction only): the zero-sum
 row trigger would fire once per posting; ledger_verify checks the sums afterwards.
 """
@@ -185,6 +185,11 @@ def pledges(*, mission_ids: list[int], user_ids: list[int], per_user: int, amoun
         cursor.execute(
             "INSERT INTO ledger_event (mission_id, kind, actor_id, amount, created_at) "
             "SELECT mission_id, 'pledged', user_id, %s, now() FROM bench_pledge",
+            [amount],
+        )
+        cursor.execute(
+            "INSERT INTO ledger_contribution (mission_id, user_id, total, pledges) "
+            "SELECT mission_id, user_id, %s * count(*), count(*) FROM bench_pledge GROUP BY mission_id, user_id",
             [amount],
         )
         return total

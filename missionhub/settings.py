@@ -330,6 +330,10 @@ MISSIONHUB_SETTLE_CHUNK = env.int(
     "MISSIONHUB_SETTLE_CHUNK",
     default=500 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2_000,
 )
+# missions.views: the mission page shows this many of its biggest backers and of its
+# latest events, and how many more there are.
+MISSIONHUB_PAGE_BACKERS = env.int("MISSIONHUB_PAGE_BACKERS", default=50)
+MISSIONHUB_PAGE_EVENTS = env.int("MISSIONHUB_PAGE_EVENTS", default=50)
 # An ended mission's settlement, or an email, whose task was sent this long ago and has
 # not run is sent again by the sweep (never more often): work still queued is not
 # queued twice.
