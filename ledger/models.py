@@ -69,6 +69,12 @@ class Account(models.Model):
 
     `balance` and `version` cache the sum and count of the account's postings; they
     change only together with a new posting, in the same database transaction.
+
+    The system accounts (`external`, `fees`) are the other side of every top-up and every
+    fee: one row each, which every such transaction would queue on if it were locked and
+    its cached balance rewritten. So they are neither (as pgledger and TigerBeetle keep
+    theirs): their postings carry no `balance_after` or `version`, their row keeps 0 and
+    0, and their balance is the sum of their postings (`ledger.selectors.system_balance`).
     """
 
     class Kind(models.TextChoices):
@@ -76,6 +82,8 @@ class Account(models.Model):
         ESCROW = "escrow"
         EXTERNAL = "external"
         FEES = "fees"
+
+    SYSTEM_KINDS = (Kind.EXTERNAL, Kind.FEES)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     user_id = models.BigIntegerField(null=True, blank=True)
@@ -171,14 +179,15 @@ class Posting(AppendOnlyModel):
 
     `version` numbers the account's postings 1, 2, 3... (unique per account), and
     `balance_after` is the account's balance once this leg applied, so each account's
-    history is a gap-free chain that can be checked end to end.
+    history is a gap-free chain that can be checked end to end. A system account's legs
+    have neither (NULL): nothing serialises on its row (see Account).
     """
 
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
     amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
-    version = models.BigIntegerField()
+    balance_after = models.BigIntegerField(null=True, blank=True)
+    version = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -11,6 +11,11 @@ def wallet_balance(*, user_id: int) -> int:
     return balance or 0
 
 
+def system_balance(*, kind: str) -> int:
+    """The `external` or `fees` account's balance: the sum of its postings (it caches none)."""
+    return Posting.objects.filter(account__kind=kind).aggregate(total=Sum("amount", default=0))["total"]
+
+
 def wallet_history(*, user_id: int) -> QuerySet[Posting]:
     """The postings on the user's wallet, newest first, signed from the user's side.
 

@@ -96,10 +96,11 @@ def transaction_post(
     """Write one balanced transaction: `legs` maps account id -> signed amount.
 
     Runs inside the caller's database transaction. Locks the accounts by ascending id,
-    refuses to take any account but `external` below zero (InsufficientFunds, naming
-    nothing: the caller knows whose wallet it was), then writes the transaction, its
-    postings and the accounts' new balances and versions in three statements. At most
-    MAX_LEGS legs, so no statement's parameter list grows past a few hundred.
+    but not the system accounts (`external`, `fees`: see Account), refuses to take any of
+    them below zero (InsufficientFunds, naming nothing: the caller knows whose wallet it
+    was), then writes the transaction, its postings and the accounts' new balances and
+    versions in three statements. At most MAX_LEGS legs, so no statement's parameter list
+    grows past a few hundred.
     """
     _require_transaction()
     legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
@@ -108,25 +109,34 @@ def transaction_post(
     if len(legs) > MAX_LEGS:
         raise ValueError(f"{kind}: {len(legs)} legs; transaction_post takes at most {MAX_LEGS}")
 
-    accounts = list(Account.objects.select_for_update().filter(pk__in=legs).order_by("pk"))
-    if len(accounts) != len(legs):
+    accounts = list(
+        Account.objects.select_for_update().filter(pk__in=legs).exclude(kind__in=Account.SYSTEM_KINDS).order_by("pk")
+    )
+    system = set(legs) - {account.pk for account in accounts}
+    if system and Account.objects.filter(pk__in=system, kind__in=Account.SYSTEM_KINDS).count() != len(system):
         raise UnbalancedTransaction(f"{kind}: unknown account in {sorted(legs)}")
     for account in accounts:
-        if account.balance + legs[account.pk] < 0 and account.kind != Account.Kind.EXTERNAL:
+        if account.balance + legs[account.pk] < 0:
             raise InsufficientFunds()
 
     tx = Transaction.objects.create(kind=kind, mission_id=mission_id, actor_id=actor_id, reference=reference)
     Posting.objects.bulk_create(
-        Posting(
-            transaction=tx,
-            account_id=account.pk,
-            amount=legs[account.pk],
-            balance_after=account.balance + legs[account.pk],
-            version=account.version + 1,
-        )
-        for account in accounts
+        [
+            *(
+                Posting(
+                    transaction=tx,
+                    account_id=account.pk,
+                    amount=legs[account.pk],
+                    balance_after=account.balance + legs[account.pk],
+                    version=account.version + 1,
+                )
+                for account in accounts
+            ),
+            *(Posting(transaction=tx, account_id=pk, amount=legs[pk]) for pk in sorted(system)),
+        ]
     )
-    _accounts_apply(tx)
+    if accounts:
+        _accounts_apply(tx)
     return tx
 
 
@@ -142,13 +152,15 @@ def _tables() -> dict[str, str]:
 
 
 def _accounts_apply(tx: Transaction) -> None:
-    """Set each account the transaction touched to its posting's balance and version: one
-    UPDATE ... FROM the transaction's postings, however many (PostgreSQL, SQLite 3.33+)."""
+    """Set each account the transaction touched to its posting's balance and version (the
+    system accounts' legs have none): one UPDATE ... FROM the transaction's postings,
+    however many (PostgreSQL, SQLite 3.33+)."""
     t = _tables()
     with connections["default"].cursor() as cursor:
         cursor.execute(
             f"UPDATE {t['account']} SET balance = p.balance_after, version = p.version "  # noqa: S608 - table names only
-            f"FROM {t['posting']} p WHERE p.transaction_id = %s AND p.account_id = {t['account']}.id",
+            f"FROM {t['posting']} p WHERE p.transaction_id = %s AND p.account_id = {t['account']}.id "
+            f"AND p.version IS NOT NULL",
             [tx.pk],
         )
 

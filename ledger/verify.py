@@ -27,7 +27,8 @@ def unbalanced_transactions() -> list[str]:
 def cached_balances_off() -> list[str]:
     """An account's cached balance and version against the sum and count of its postings."""
     rows = (
-        Account.objects.annotate(
+        Account.objects.exclude(kind__in=Account.SYSTEM_KINDS)
+        .annotate(
             posted=Sum("postings__amount", default=0),
             postings_count=Count("postings"),
             last=Max("postings__version"),
@@ -36,10 +37,19 @@ def cached_balances_off() -> list[str]:
         .order_by("pk")
         .values_list("pk", "kind", "balance", "posted", "version", "postings_count")
     )
-    return [
-        f"account {pk} ({kind}): cached balance {balance} / version {version}, postings sum {posted} over {count}"
-        for pk, kind, balance, posted, version, count in rows
-    ]
+    system = Account.objects.filter(kind__in=Account.SYSTEM_KINDS).exclude(balance=0, version=0)
+    unchained = Posting.objects.filter(Q(balance_after__isnull=True) | Q(version__isnull=True)).exclude(
+        account__kind__in=Account.SYSTEM_KINDS
+    )
+    return (
+        [
+            f"account {pk} ({kind}): cached balance {balance} / version {version}, postings sum {posted} over {count}"
+            for pk, kind, balance, posted, version, count in rows
+        ]
+        + [f"system account {pk} ({kind}) caches a balance" for pk, kind in system.values_list("pk", "kind")]
+        + [f"posting {pk} on account {account_id}: no balance_after or version" for pk, account_id in
+           unchained.values_list("pk", "account_id")]
+    )  # fmt: skip
 
 
 def broken_chains() -> list[str]:
@@ -47,7 +57,8 @@ def broken_chains() -> list[str]:
     one equals the account's cached balance; versions run 1, 2, 3..."""
     problems = []
     rows = (
-        Posting.objects.annotate(
+        Posting.objects.exclude(account__kind__in=Account.SYSTEM_KINDS)
+        .annotate(
             previous=Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("version").asc()),
             previous_version=Window(Lag("version"), partition_by=F("account_id"), order_by=F("version").asc()),
         )
@@ -70,8 +81,11 @@ def broken_chains() -> list[str]:
 
 
 def negative_balances() -> list[str]:
-    rows = Account.objects.filter(balance__lt=0).exclude(kind=Account.Kind.EXTERNAL).values_list("pk", "balance")
-    return [f"account {pk}: negative balance {balance}" for pk, balance in rows]
+    rows = Account.objects.filter(balance__lt=0).values_list("pk", "balance")
+    fees = Posting.objects.filter(account__kind=Account.Kind.FEES).aggregate(total=Sum("amount", default=0))["total"]
+    return [f"account {pk}: negative balance {balance}" for pk, balance in rows] + (
+        [f"the fees account holds {fees}"] if fees < 0 else []
+    )
 
 
 def settled_escrows_not_empty() -> list[str]:
@@ -171,7 +185,10 @@ def refunds_off() -> list[str]:
 
 
 def total_not_zero() -> list[str]:
-    total = Account.objects.aggregate(total=Sum("balance", default=0))["total"]
+    """The cached balances and the system accounts' postings sum to zero."""
+    cached = Account.objects.exclude(kind__in=Account.SYSTEM_KINDS).aggregate(total=Sum("balance", default=0))
+    system = Posting.objects.filter(account__kind__in=Account.SYSTEM_KINDS).aggregate(total=Sum("amount", default=0))
+    total = cached["total"] + system["total"]
     return [] if total == 0 else [f"all balances sum to {total}, not 0"]
 
 

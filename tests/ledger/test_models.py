@@ -2,6 +2,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from ledger.models import Account, AppendOnlyError, Event, Posting, Transaction
+from ledger.selectors import system_balance
 from ledger.services import (
     event_append,
     pledge_post,
@@ -106,7 +107,7 @@ class TestDatabaseConstraints:
             Account.objects.filter(pk=wallet.pk).update(balance=-1)
 
     def test_the_external_account_may_go_below_zero(self, funded):
-        assert system_account(Account.Kind.EXTERNAL).balance == -5_000
+        assert system_balance(kind=Account.Kind.EXTERNAL) == -5_000
 
     def test_one_wallet_per_user(self, funded):
         with pytest.raises(IntegrityError), transaction.atomic():
