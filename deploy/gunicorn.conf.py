@@ -61,10 +61,17 @@ access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"
 def worker_exit(server, worker):
     """The last thing a worker does, after its last response: leave without Python's
     interpreter shutdown (atexit handlers, thread joins, module teardown), which the master
-    would otherwise wait for before it forks the next worker. Logs are flushed first."""
+    would otherwise wait for before it forks the next worker. Logs are flushed first.
+
+    Only a worker that ends normally (gunicorn's `sys.exit(0)` is on its way up) leaves
+    this way: one that failed keeps its exit code, which tells the master to stop (a worker
+    that cannot boot) rather than fork another."""
     import logging
     import sys
 
+    leaving = sys.exc_info()[1]
+    if not (isinstance(leaving, SystemExit) and leaving.code in (0, None)):
+        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

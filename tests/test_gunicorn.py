@@ -35,8 +35,7 @@ def _get(port: int, path: str) -> int:
         connection.close()
 
 
-@pytest.fixture
-def gunicorn(tmp_path):
+def _start(tmp_path, app: str, **env_overrides) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {
         **os.environ,
@@ -46,16 +45,22 @@ def gunicorn(tmp_path):
         "GUNICORN_MAX_REQUESTS_JITTER": "0",
         "GUNICORN_LOG_LEVEL": "warning",
         "MISSIONHUB_VAR_DIR": str(tmp_path),
+        **env_overrides,
     }
-    log = (tmp_path / "gunicorn.log").open("wb")
     process = subprocess.Popen(
-        [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), "missionhub.wsgi"],
+        [str(GUNICORN), "-c", str(ROOT / "deploy" / "gunicorn.conf.py"), app],
         cwd=ROOT,
         env=env,
-        stdout=log,
+        stdout=(tmp_path / "gunicorn.log").open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    return process, port
+
+
+@pytest.fixture
+def gunicorn(tmp_path):
+    process, port = _start(tmp_path, "missionhub.wsgi")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -68,7 +73,6 @@ def gunicorn(tmp_path):
     yield port
     os.killpg(process.pid, signal.SIGTERM)
     process.wait(timeout=30)
-    log.close()
 
 
 def test_a_recycled_worker_is_replaced_without_a_long_pause(gunicorn):
@@ -80,3 +84,17 @@ def test_a_recycled_worker_is_replaced_without_a_long_pause(gunicorn):
 
     # About 20 ms here (fork, first request); the old settings paused over a second.
     assert max(waits) < 0.6, sorted(waits)[-5:]
+
+
+def test_a_worker_that_cannot_boot_still_stops_gunicorn(tmp_path):
+    """The fast exit is for a worker that ends normally: one that fails keeps the exit code
+    that makes the master give up instead of forking workers that fail forever."""
+    process, _ = _start(tmp_path, "missionhub.no_such_module", GUNICORN_PRELOAD="0")
+    try:
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert code != 0
+    assert "Worker failed to boot" in (tmp_path / "gunicorn.log").read_text()
