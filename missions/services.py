@@ -542,7 +542,7 @@ def mission_expire_next(*, skip: set[int]) -> int | None:
         with transaction.atomic(using="default", durable=True):
             mission = (
                 Mission.objects.select_for_update(skip_locked=True)
-                .filter(status__in=Mission.OPEN_STATUSES, deadline__lte=Now())
+                .filter(is_active=True, deadline__lte=Now())
                 .filter(~_failing(STEP.EXPIRE, waiting=True))
                 .exclude(pk__in=skip)
                 .annotate(failing=_failing(STEP.EXPIRE, waiting=False))
