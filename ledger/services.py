@@ -100,7 +100,8 @@ def transaction_post(
     them below zero (InsufficientFunds, naming nothing: the caller knows whose wallet it
     was), then writes the transaction, its postings and the accounts' new balances and
     versions in three statements. At most MAX_LEGS legs, so no statement's parameter list
-    grows past a few hundred.
+    grows past a few hundred. The transaction returned carries `balances_after`: {account
+    id: its balance now} for the accounts it locked.
     """
     _require_transaction()
     legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
@@ -112,9 +113,9 @@ def transaction_post(
     accounts = list(
         Account.objects.select_for_update().filter(pk__in=legs).exclude(kind__in=Account.SYSTEM_KINDS).order_by("pk")
     )
+    # The legs the lock did not return are system accounts' (an id of no account at all
+    # fails the postings' foreign key).
     system = set(legs) - {account.pk for account in accounts}
-    if system and Account.objects.filter(pk__in=system, kind__in=Account.SYSTEM_KINDS).count() != len(system):
-        raise UnbalancedTransaction(f"{kind}: unknown account in {sorted(legs)}")
     for account in accounts:
         if account.balance + legs[account.pk] < 0:
             raise InsufficientFunds()
@@ -137,6 +138,7 @@ def transaction_post(
     )
     if accounts:
         _accounts_apply(tx)
+    tx.balances_after = {account.pk: account.balance + legs[account.pk] for account in accounts}
     return tx
 
 
@@ -412,6 +414,7 @@ def topup_charge_complete(*, charge_id: int, answer: Charge, idempotency: Idempo
         charge = TopupCharge.objects.select_for_update().get(pk=charge_id)
         if charge.status == TopupCharge.Status.COMPLETED:
             tx = charge.transaction
+            balance = Account.objects.get(kind=Account.Kind.WALLET, user_id=charge.user_id).balance
         else:
             if answer.amount != charge.amount:
                 raise UnbalancedTransaction(
@@ -428,7 +431,7 @@ def topup_charge_complete(*, charge_id: int, answer: Charge, idempotency: Idempo
             TopupCharge.objects.filter(pk=charge.pk).update(
                 status=TopupCharge.Status.COMPLETED, reference=answer.reference, transaction=tx, updated_at=Now()
             )
-        balance = Account.objects.get(kind=Account.Kind.WALLET, user_id=charge.user_id).balance
+            balance = tx.balances_after[wallet.pk]
         result = Topup(id=tx.pk, amount=charge.amount, balance=balance)
         idempotency_complete(record=record, request=idempotency, result=result)
     return result
