@@ -87,14 +87,14 @@ class Mission(models.Model):
             models.Index(fields=["streamer_id", "-id"], name="missions_by_streamer"),
             models.Index(fields=["creator_id", "-id"], name="missions_by_creator"),
             models.Index(fields=["status", "-id"], name="missions_by_status"),
-            # The monitoring page's charts (missions/monitoring.py), read within a time
-            # window and from the index alone: outcomes per day, settlement latency per hour.
+            # The monitoring page (missions/monitoring.py), read from the index alone:
+            # outcomes per day; settlement latency per hour (settled_at in a window) and the
+            # unsettled ones (settled_at IS NULL, oldest decided_at first). Not partial on
+            # NOT status IN (...): SQLite matches no such predicate against bound parameters.
             models.Index(
                 fields=["decided_at", "status"], name="missions_decided", condition=Q(decided_at__isnull=False)
             ),
-            models.Index(
-                fields=["settled_at", "decided_at"], name="missions_settled", condition=Q(settled_at__isnull=False)
-            ),
+            models.Index(fields=["settled_at", "decided_at"], name="missions_settled"),
         ]
 
     def __str__(self):

@@ -383,8 +383,9 @@ def email_outbox_panel(*, now: datetime) -> Panel:
 
 def unsettled_panel(*, now: datetime) -> Panel:
     """Ended missions not yet paid out or refunded, and the one waiting longest."""
-    # Matches the partial index `missions_unsettled` (decided_at) on both backends.
-    unsettled = Mission.objects.filter(settled_at__isnull=True).exclude(status__in=Mission.OPEN_STATUSES)
+    # Read from `missions_settled` (settled_at IS NULL, then decided_at in order): a
+    # mission is decided exactly when it ends (services._close sets both).
+    unsettled = Mission.objects.filter(settled_at__isnull=True, decided_at__isnull=False)
     count = unsettled.aggregate(n=Count("*"))["n"]
     oldest = unsettled.order_by("decided_at", "pk").only("pk", "title", "status", "decided_at").first()
     return Panel(
@@ -474,10 +475,10 @@ PANEL_BUILDERS: list[PanelBuilder] = [
 def ledger_check_status(*, now: datetime) -> dict:
     """The latest finished ledger check, one still waiting for a worker, and whether the
     latest is older than three scheduled runs (is beat running?)."""
+    # Both read newest first and stop at the first match: the table keeps 30 days of checks.
+    newest = LedgerCheck.objects.order_by("-pk").first()
+    waiting = newest if newest is not None and newest.finished_at is None else None
     latest = LedgerCheck.objects.filter(finished_at__isnull=False).order_by("-pk").first()
-    waiting = LedgerCheck.objects.filter(finished_at__isnull=True).order_by("-pk").first()
-    if waiting and latest and waiting.pk < latest.pk:
-        waiting = None  # a run that never finished, overtaken by a later one
     every = timedelta(seconds=settings.MISSIONHUB_LEDGER_CHECK_SECONDS)
     names = usernames_by_id(user_ids={c.requested_by_id for c in (latest, waiting) if c and c.requested_by_id})
     return {
