@@ -4,17 +4,18 @@ that a worker runs and the page only shows."""
 
 import re
 import types
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from unittest import mock
 
 import pytest
 from django.db import connections
 from django.db.models import F
+from django.db.models.functions import TruncDate, TruncHour
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import escape
 
-from ledger.models import Account
+from ledger.models import Account, Notification
 from ledger.verify import ledger_verify
 from missionhub.celery import app as celery_app
 from missions import charts, ledger_checks, monitoring, views
@@ -156,6 +157,23 @@ class TestSettlementLatencyPanel:
         assert sum(v is not None for v in p50) == sum(v is not None for v in p95) == 3
         # Over the window: 4.5, 10, 20, 30, 40, 90.
         assert _facts(panel) == {"Missions settled": "6", "Median (p50)": "25.0 s", "95th percentile (p95)": "77.5 s"}
+
+    def test_cuts_hours_and_days_as_djangos_own_truncation_does(self, now, hours):
+        mission = make_mission()
+        moments = [hours[0], hours[0] + timedelta(microseconds=1), hours[1] - timedelta(microseconds=1), now]
+        for moment in moments:
+            data.email(mission_id=mission.pk, sent_at=moment)
+
+        rows = Notification.objects.filter(sent_at__isnull=False).values_list(
+            monitoring.UtcHour("sent_at"),
+            TruncHour("sent_at", tzinfo=UTC),
+            monitoring.UtcDate("sent_at"),
+            TruncDate("sent_at", tzinfo=UTC),
+        )
+
+        assert len(rows) == 4
+        for ours_hour, django_hour, ours_day, django_day in rows:
+            assert (ours_hour, ours_day) == (django_hour, django_day)
 
     def test_computes_the_same_percentiles_as_postgresql(self):
         """PERCENTILE_CONT's definition (linear between the closest ranks), which SQLite's
