@@ -3,7 +3,7 @@ missions with escrows, pledges. Imported after django.setup().
 
 The rows are those the services would write (a transaction and two postings per pledge,
 gap-free version chains, cached balances, the mission's pot and contributor count, a
-`pledged` event), so ledger_verify checks them with the rest. Triggers are off while
+`pledged` event, the contributions), so ledger_verify checks them with the rest. Triggers are off while
 loading (session_replication_role = replica, for this transaction only): the zero-sum
 row trigger would fire once per posting; ledger_verify checks the sums afterwards.
 """
@@ -86,20 +86,15 @@ def topups(user_ids: list[int], *, amount: int) -> None:
         cursor.execute(
             """
             INSERT INTO ledger_posting (transaction_id, account_id, amount, balance_after, version)
-            SELECT t.tx_id, a.id, -%s, a.balance - %s * row_number() OVER (ORDER BY t.tx_id),
-                   a.version + row_number() OVER (ORDER BY t.tx_id)
+            SELECT t.tx_id, a.id, -%s, NULL, NULL
             FROM bench_topup t CROSS JOIN ledger_account a WHERE a.kind = 'external'
             """,
-            [amount, amount],
+            [amount],
         )
         cursor.execute(
             "UPDATE ledger_account SET balance = balance + %s, version = version + 1 "
             "WHERE kind = 'wallet' AND user_id = ANY(%s)",
             [amount, user_ids],
-        )
-        cursor.execute(
-            "UPDATE ledger_account SET balance = balance - %s, version = version + %s WHERE kind = 'external'",
-            [amount * len(user_ids), len(user_ids)],
         )
 
 
@@ -185,6 +180,11 @@ def pledges(*, mission_ids: list[int], user_ids: list[int], per_user: int, amoun
         cursor.execute(
             "INSERT INTO ledger_event (mission_id, kind, actor_id, amount, created_at) "
             "SELECT mission_id, 'pledged', user_id, %s, now() FROM bench_pledge",
+            [amount],
+        )
+        cursor.execute(
+            "INSERT INTO ledger_contribution (mission_id, user_id, total, pledges) "
+            "SELECT mission_id, user_id, %s * count(*), count(*) FROM bench_pledge GROUP BY mission_id, user_id",
             [amount],
         )
         return total

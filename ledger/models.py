@@ -69,6 +69,12 @@ class Account(models.Model):
 
     `balance` and `version` cache the sum and count of the account's postings; they
     change only together with a new posting, in the same database transaction.
+
+    The system accounts (`external`, `fees`) are the other side of every top-up and every
+    fee: one row each, which every such transaction would queue on if it were locked and
+    its cached balance rewritten. So they are neither (as pgledger and TigerBeetle keep
+    theirs): their postings carry no `balance_after` or `version`, their row keeps 0 and
+    0, and their balance is the sum of their postings (`ledger.selectors.system_balance`).
     """
 
     class Kind(models.TextChoices):
@@ -76,6 +82,8 @@ class Account(models.Model):
         ESCROW = "escrow"
         EXTERNAL = "external"
         FEES = "fees"
+
+    SYSTEM_KINDS = (Kind.EXTERNAL, Kind.FEES)
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     user_id = models.BigIntegerField(null=True, blank=True)
@@ -132,17 +140,22 @@ class Transaction(AppendOnlyModel):
     kind = models.CharField(max_length=16, choices=Kind.choices)
     mission_id = models.BigIntegerField(null=True, blank=True)
     actor_id = models.BigIntegerField(null=True, blank=True)
-    # The payment provider's reference of a top-up: one ledger entry per charge. NULL (not
-    # "") for transactions without one, so the unique constraint ignores them.
+    # The payment provider's reference of a top-up (one ledger entry per charge), or a
+    # refund chunk's name. NULL (not "") for transactions without one, so the unique
+    # constraint ignores them.
     reference = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         constraints = [
+            # A mission is paid out once. Its refund may be several transactions (a big
+            # one commits in chunks of contributors), each named `refund:<mission>:<after>`
+            # by the user id its chunk starts after, in `reference`: unique, so no chunk
+            # is posted twice.
             models.UniqueConstraint(
                 fields=["mission_id"],
-                condition=Q(kind__in=["payout", "refund"]),
-                name="ledger_transaction_one_settlement_per_mission",
+                condition=Q(kind="payout"),
+                name="ledger_transaction_one_payout_per_mission",
             ),
             models.UniqueConstraint(
                 fields=["reference"],
@@ -166,14 +179,15 @@ class Posting(AppendOnlyModel):
 
     `version` numbers the account's postings 1, 2, 3... (unique per account), and
     `balance_after` is the account's balance once this leg applied, so each account's
-    history is a gap-free chain that can be checked end to end.
+    history is a gap-free chain that can be checked end to end. A system account's legs
+    have neither (NULL): nothing serialises on its row (see Account).
     """
 
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
     amount = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
-    version = models.BigIntegerField()
+    balance_after = models.BigIntegerField(null=True, blank=True)
+    version = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -288,6 +302,34 @@ class Event(AppendOnlyModel):
 
     def __str__(self):
         return f"mission {self.mission_id}: {self.kind}"
+
+
+class Contribution(models.Model):
+    """What one user has pledged to one mission in all: the sum of their pledges into its
+    escrow, and how many pledges that was.
+
+    Written only by `ledger.services.pledge_post`, in the pledge's own database transaction
+    under the mission's lock (one upsert), so the mission's pages and its settlement read
+    one row per contributor instead of summing the escrow's postings. Kept after the
+    mission settles (who backed it). `ledger_verify` recomputes every row from the postings.
+    """
+
+    mission_id = models.BigIntegerField()
+    user_id = models.BigIntegerField()
+    total = models.BigIntegerField()
+    pledges = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mission_id", "user_id"], name="ledger_contribution_one_per_user"),
+            models.CheckConstraint(condition=Q(total__gt=0), name="ledger_contribution_total_positive"),
+            models.CheckConstraint(condition=Q(pledges__gte=1), name="ledger_contribution_pledges_positive"),
+        ]
+        # The top contributors first; the unique index above serves settlement's walk by user id.
+        indexes = [models.Index(fields=["mission_id", "-total", "user_id"], name="ledger_contribution_top")]
+
+    def __str__(self):
+        return f"{self.total} from user {self.user_id} to mission {self.mission_id}"
 
 
 class IdempotencyRecord(models.Model):

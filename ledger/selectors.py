@@ -1,6 +1,6 @@
 from django.db.models import F, QuerySet, Sum
 
-from .models import Account, Event, Posting, Transaction
+from .models import Account, Contribution, Event, Posting, Transaction
 
 
 def wallet_balance(*, user_id: int) -> int:
@@ -9,6 +9,11 @@ def wallet_balance(*, user_id: int) -> int:
         Account.objects.filter(kind=Account.Kind.WALLET, user_id=user_id).values_list("balance", flat=True).first()
     )
     return balance or 0
+
+
+def system_balance(*, kind: str) -> int:
+    """The `external` or `fees` account's balance: the sum of its postings (it caches none)."""
+    return Posting.objects.filter(account__kind=kind).aggregate(total=Sum("amount", default=0))["total"]
 
 
 def wallet_history(*, user_id: int) -> QuerySet[Posting]:
@@ -27,23 +32,10 @@ def wallet_history(*, user_id: int) -> QuerySet[Posting]:
     )
 
 
-def contributor_totals(*, mission_id: int) -> dict[int, int]:
-    """What each contributor put into the mission's escrow: {user_id: total}."""
-    rows = (
-        Posting.objects.filter(
-            account__kind=Account.Kind.ESCROW,
-            account__mission_id=mission_id,
-            transaction__kind=Transaction.Kind.PLEDGE,
-        )
-        .values_list("transaction__actor_id")
-        .annotate(total=Sum("amount"))
-        .order_by()
-    )
-    return dict(rows)
-
-
-def has_pledged(*, mission_id: int, user_id: int) -> bool:
-    return Transaction.objects.filter(kind=Transaction.Kind.PLEDGE, mission_id=mission_id, actor_id=user_id).exists()
+def contributions(*, mission_id: int) -> QuerySet[Contribution]:
+    """The mission's contributors with their totals, biggest first (ties: lowest user id):
+    an index range of `ledger_contribution_top`, however many there are."""
+    return Contribution.objects.filter(mission_id=mission_id).order_by("-total", "user_id")
 
 
 def escrow_for_mission(*, mission_id: int) -> Account:

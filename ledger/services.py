@@ -25,7 +25,7 @@ from .errors import (
     UnbalancedTransaction,
 )
 from .idempotency import IdempotentRequest, idempotency_claim, idempotency_complete
-from .models import Account, Event, Notification, Posting, TopupCharge, Transaction
+from .models import Account, Contribution, Event, Notification, Posting, TopupCharge, Transaction
 from .payments import Charge, payment_provider
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def escrow_create(*, mission_id: int) -> Account:
 
 
 # The most legs `transaction_post` takes: its statements carry a few parameters per leg.
-# A settlement of any number of contributors goes through `refund_post` instead.
+# A refund of any number of contributors goes through `refund_chunk_post` instead.
 MAX_LEGS = 100
 
 
@@ -96,10 +96,11 @@ def transaction_post(
     """Write one balanced transaction: `legs` maps account id -> signed amount.
 
     Runs inside the caller's database transaction. Locks the accounts by ascending id,
-    refuses to take any account but `external` below zero (InsufficientFunds, naming
-    nothing: the caller knows whose wallet it was), then writes the transaction, its
-    postings and the accounts' new balances and versions in three statements. At most
-    MAX_LEGS legs, so no statement's parameter list grows past a few hundred.
+    but not the system accounts (`external`, `fees`: see Account), refuses to take any of
+    them below zero (InsufficientFunds, naming nothing: the caller knows whose wallet it
+    was), then writes the transaction, its postings and the accounts' new balances and
+    versions in three statements. At most MAX_LEGS legs, so no statement's parameter list
+    grows past a few hundred.
     """
     _require_transaction()
     legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
@@ -108,25 +109,34 @@ def transaction_post(
     if len(legs) > MAX_LEGS:
         raise ValueError(f"{kind}: {len(legs)} legs; transaction_post takes at most {MAX_LEGS}")
 
-    accounts = list(Account.objects.select_for_update().filter(pk__in=legs).order_by("pk"))
-    if len(accounts) != len(legs):
+    accounts = list(
+        Account.objects.select_for_update().filter(pk__in=legs).exclude(kind__in=Account.SYSTEM_KINDS).order_by("pk")
+    )
+    system = set(legs) - {account.pk for account in accounts}
+    if system and Account.objects.filter(pk__in=system, kind__in=Account.SYSTEM_KINDS).count() != len(system):
         raise UnbalancedTransaction(f"{kind}: unknown account in {sorted(legs)}")
     for account in accounts:
-        if account.balance + legs[account.pk] < 0 and account.kind != Account.Kind.EXTERNAL:
+        if account.balance + legs[account.pk] < 0:
             raise InsufficientFunds()
 
     tx = Transaction.objects.create(kind=kind, mission_id=mission_id, actor_id=actor_id, reference=reference)
     Posting.objects.bulk_create(
-        Posting(
-            transaction=tx,
-            account_id=account.pk,
-            amount=legs[account.pk],
-            balance_after=account.balance + legs[account.pk],
-            version=account.version + 1,
-        )
-        for account in accounts
+        [
+            *(
+                Posting(
+                    transaction=tx,
+                    account_id=account.pk,
+                    amount=legs[account.pk],
+                    balance_after=account.balance + legs[account.pk],
+                    version=account.version + 1,
+                )
+                for account in accounts
+            ),
+            *(Posting(transaction=tx, account_id=pk, amount=legs[pk]) for pk in sorted(system)),
+        ]
     )
-    _accounts_apply(tx)
+    if accounts:
+        _accounts_apply(tx)
     return tx
 
 
@@ -137,90 +147,178 @@ def _tables() -> dict[str, str]:
         "posting": quote(Posting._meta.db_table),
         "transaction": quote(Transaction._meta.db_table),
         "notification": quote(Notification._meta.db_table),
+        "contribution": quote(Contribution._meta.db_table),
     }
 
 
 def _accounts_apply(tx: Transaction) -> None:
-    """Set each account the transaction touched to its posting's balance and version: one
-    UPDATE ... FROM the transaction's postings, however many (PostgreSQL, SQLite 3.33+)."""
+    """Set each account the transaction touched to its posting's balance and version (the
+    system accounts' legs have none): one UPDATE ... FROM the transaction's postings,
+    however many (PostgreSQL, SQLite 3.33+)."""
     t = _tables()
     with connections["default"].cursor() as cursor:
         cursor.execute(
             f"UPDATE {t['account']} SET balance = p.balance_after, version = p.version "  # noqa: S608 - table names only
-            f"FROM {t['posting']} p WHERE p.transaction_id = %s AND p.account_id = {t['account']}.id",
+            f"FROM {t['posting']} p WHERE p.transaction_id = %s AND p.account_id = {t['account']}.id "
+            f"AND p.version IS NOT NULL",
             [tx.pk],
         )
 
 
-def _pledges_by_contributor(t: dict[str, str]) -> str:
-    """SQL: (user_id, total) for each contributor to the mission `%(mission)s`: the escrow
-    `%(escrow)s`'s legs of its pledges. Driven from the mission's pledges (an index range),
-    each joined to its two legs by transaction id, the escrow's picked out in the sum: no
-    condition on the escrow's own long list of postings, which a freshly filled table's
-    statistics let PostgreSQL's planner scan once per pledge (quadratic at 10,000)."""
-    return (
-        f"SELECT tx.actor_id AS user_id, "  # noqa: S608 - table names only
-        f"SUM(CASE WHEN p.account_id = %(escrow)s THEN p.amount ELSE 0 END) AS total "
-        f"FROM {t['transaction']} tx JOIN {t['posting']} p ON p.transaction_id = tx.id "
-        f"WHERE tx.mission_id = %(mission)s AND tx.kind = 'pledge' "
-        f"GROUP BY tx.actor_id"
-    )
+@dataclass(frozen=True)
+class PledgePosted:
+    transaction_id: int
+    balance: int  # the wallet's, after the pledge
+    first: bool  # the user's first pledge to this mission
 
 
-def refund_post(*, mission_id: int, escrow_id: int) -> Transaction | None:
-    """Give every contributor back exactly what they pledged into the escrow: one refund
-    transaction, the escrow emptied, however many contributors (None if it was empty).
+def pledge_post(*, mission_id: int, user_id: int, amount: int) -> PledgePosted:
+    """Move `amount` from the user's wallet into the mission's escrow and add it to the
+    user's `Contribution`: the money path's hottest write, in six plain statements.
 
-    Runs inside the caller's transaction, which holds the mission's lock. Set-based: the
-    same eight statements for 25 or 100,000 contributors, none with more than a few
-    parameters, and no Python object per contributor. On PostgreSQL the escrow and the
-    contributors' wallets are locked first, by ascending id as everywhere; SQLite's write
-    transaction already excludes every other writer. Raises UnbalancedTransaction (and
-    writes nothing) if the contributors' totals do not add up to the escrow's balance.
+    Runs inside the caller's transaction, which holds the mission's lock. Locks the two
+    accounts by ascending id (one statement, found by their owners), writes the
+    transaction, its two postings, the accounts' new balances and versions, and the
+    contribution (one upsert, which tells whether this was the user's first pledge).
+    Raises InsufficientFunds (a user who never had cash has no wallet).
     """
     _require_transaction()
     t = _tables()
     connection = connections["default"]
-    args = {"escrow": escrow_id, "mission": mission_id}
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, kind, balance, version FROM {t['account']} "  # noqa: S608 - table names only
+            f"WHERE (kind = 'escrow' AND mission_id = %s) OR (kind = 'wallet' AND user_id = %s) ORDER BY id{lock}",
+            [mission_id, user_id],
+        )
+        accounts = {kind: (pk, balance, version) for pk, kind, balance, version in cursor.fetchall()}
+        if "escrow" not in accounts:
+            raise UnbalancedTransaction(f"pledge: mission {mission_id} has no escrow")
+        wallet, escrow = accounts.get("wallet"), accounts["escrow"]
+        if wallet is None or wallet[1] < amount:
+            raise InsufficientFunds()
+        cursor.execute(
+            f"INSERT INTO {t['transaction']} (kind, mission_id, actor_id) VALUES ('pledge', %s, %s) RETURNING id",  # noqa: S608
+            [mission_id, user_id],
+        )
+        (tx_id,) = cursor.fetchone()
+        cursor.execute(
+            f"INSERT INTO {t['posting']} (transaction_id, account_id, amount, balance_after, version) "  # noqa: S608
+            f"VALUES (%s, %s, %s, %s, %s), (%s, %s, %s, %s, %s)",
+            [
+                *(tx_id, wallet[0], -amount, wallet[1] - amount, wallet[2] + 1),
+                *(tx_id, escrow[0], amount, escrow[1] + amount, escrow[2] + 1),
+            ],
+        )
+        cursor.execute(
+            f"UPDATE {t['account']} SET balance = balance + CASE WHEN id = %s THEN %s ELSE %s END, "  # noqa: S608
+            f"version = version + 1 WHERE id IN (%s, %s)",
+            [wallet[0], -amount, amount, wallet[0], escrow[0]],
+        )
+        cursor.execute(
+            f"INSERT INTO {t['contribution']} (mission_id, user_id, total, pledges) VALUES (%s, %s, %s, 1) "  # noqa: S608
+            f"ON CONFLICT (mission_id, user_id) DO UPDATE SET total = {t['contribution']}.total + EXCLUDED.total, "
+            f"pledges = {t['contribution']}.pledges + 1 RETURNING pledges",
+            [mission_id, user_id, amount],
+        )
+        (pledges,) = cursor.fetchone()
+    return PledgePosted(transaction_id=tx_id, balance=wallet[1] - amount, first=pledges == 1)
+
+
+def _chunk(t: dict[str, str]) -> str:
+    """SQL: the contributors of mission `%(mission)s` with a user id above `%(after)s`, the
+    first `%(limit)s` of them by user id (an index range of the contribution table)."""
+    return (
+        f"SELECT user_id, total FROM {t['contribution']} "  # noqa: S608 - table names only
+        f"WHERE mission_id = %(mission)s AND user_id > %(after)s ORDER BY user_id LIMIT %(limit)s"
+    )
+
+
+@dataclass(frozen=True)
+class Chunk:
+    through_user_id: int | None  # the last contributor of the chunk; None: there was nobody left
+    contributors: int
+    total: int
+
+
+def contributors_chunk(*, mission_id: int, after_user_id: int | None, limit: int) -> Chunk:
+    """The next `limit` contributors after `after_user_id` (None: from the first), by user id."""
+    with connections["default"].cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX(user_id), COUNT(*), COALESCE(SUM(total), 0) FROM ({_chunk(_tables())}) c",  # noqa: S608
+            {"mission": mission_id, "after": after_user_id or 0, "limit": limit},
+        )
+        through, contributors, total = cursor.fetchone()
+    return Chunk(through_user_id=through, contributors=contributors, total=total)
+
+
+def refund_chunk_post(*, mission_id: int, escrow_id: int, after_user_id: int | None, limit: int) -> Chunk:
+    """Give the next `limit` contributors (by user id, after `after_user_id`) back exactly
+    what they pledged: one balanced refund transaction from the escrow, however many.
+
+    Runs inside the caller's transaction, which holds the mission's lock, and which also
+    records where the chunk ended (the caller's cursor), so that no chunk is posted twice;
+    the transaction's unique `reference` (`refund:<mission>:<after>`) backs that up.
+    Set-based: the same statements for 25 or 5,000 contributors, none with more than a few
+    parameters, and no Python object per contributor. On PostgreSQL the escrow and the
+    chunk's wallets are locked first, by ascending id as everywhere; SQLite's write
+    transaction already excludes every other writer. Raises UnbalancedTransaction (and
+    writes nothing) if a contributor has no wallet or the escrow holds less than the chunk.
+    """
+    _require_transaction()
+    t = _tables()
+    connection = connections["default"]
+    after = after_user_id or 0
+    args = {"escrow": escrow_id, "mission": mission_id, "after": after, "limit": limit}
+    chunk = contributors_chunk(mission_id=mission_id, after_user_id=after_user_id, limit=limit)
+    if chunk.contributors == 0:
+        return chunk
     with connection.cursor() as cursor:
         if connection.features.has_select_for_update:
             cursor.execute(
                 f"SELECT COUNT(*) FROM (SELECT a.id FROM {t['account']} a "  # noqa: S608 - table names only
-                f"WHERE a.id = %(escrow)s OR (a.kind = 'wallet' AND a.user_id IN ("
-                f"SELECT tx.actor_id FROM {t['transaction']} tx "
-                f"WHERE tx.mission_id = %(mission)s AND tx.kind = 'pledge')) "
+                f"WHERE a.id = %(escrow)s "
+                f"OR (a.kind = 'wallet' AND a.user_id IN (SELECT user_id FROM ({_chunk(t)}) c)) "
                 f"ORDER BY a.id FOR UPDATE) locked",
                 args,
             )
         escrow = Account.objects.get(pk=escrow_id, kind=Account.Kind.ESCROW)
-        if escrow.balance == 0:
-            return None
-        tx = Transaction.objects.create(kind=Transaction.Kind.REFUND, mission_id=mission_id)
+        if escrow.balance < chunk.total:
+            raise UnbalancedTransaction(
+                f"refund of mission {mission_id}: its escrow holds {escrow.balance}, the contributors {chunk.total}+"
+            )
+        tx = Transaction.objects.create(
+            kind=Transaction.Kind.REFUND, mission_id=mission_id, reference=f"refund:{mission_id}:{after}"
+        )
         Posting.objects.create(
-            transaction=tx, account=escrow, amount=-escrow.balance, balance_after=0, version=escrow.version + 1
+            transaction=tx,
+            account=escrow,
+            amount=-chunk.total,
+            balance_after=escrow.balance - chunk.total,
+            version=escrow.version + 1,
         )
         cursor.execute(
             f"INSERT INTO {t['posting']} (transaction_id, account_id, amount, balance_after, version) "  # noqa: S608
             f"SELECT %(tx)s, w.id, c.total, w.balance + c.total, w.version + 1 "
-            f"FROM ({_pledges_by_contributor(t)}) c "
-            f"JOIN {t['account']} w ON w.kind = 'wallet' AND w.user_id = c.user_id",
+            f"FROM ({_chunk(t)}) c JOIN {t['account']} w ON w.kind = 'wallet' AND w.user_id = c.user_id",
             {**args, "tx": tx.pk},
         )
-        cursor.execute(
-            f"SELECT COALESCE(SUM(amount), 0), COUNT(*) FROM {t['posting']} WHERE transaction_id = %s",  # noqa: S608
-            [tx.pk],
-        )
-        total, legs = cursor.fetchone()
-        if total != 0 or legs < 2:
-            raise UnbalancedTransaction(f"refund of mission {mission_id}: {legs} legs sum to {total}")
+        if cursor.rowcount != chunk.contributors:
+            raise UnbalancedTransaction(
+                f"refund of mission {mission_id}: {chunk.contributors} contributors but {cursor.rowcount} wallets"
+            )
     _accounts_apply(tx)
-    return tx
+    return chunk
 
 
-def contributor_notifications_create(*, mission_id: int, escrow_id: int, amount: int | None = None) -> int:
-    """One `result` email in the outbox for each contributor to the mission: reporting
-    `amount` (a payout's), or each contributor's own total (a refund). One INSERT ...
-    SELECT however many; a row already there stays as it is. Returns how many were added."""
+def contributor_notifications_create(
+    *, mission_id: int, after_user_id: int | None, limit: int, amount: int | None = None
+) -> int:
+    """One `result` email in the outbox for each contributor of a chunk (as in
+    `refund_chunk_post`): reporting `amount` (a payout's), or each contributor's own total
+    (a refund). One INSERT ... SELECT however many; a row already there stays as it is.
+    Returns how many were added."""
     _require_transaction()
     t = _tables()
     shown = "%(amount)s" if amount is not None else "c.total"
@@ -229,9 +327,15 @@ def contributor_notifications_create(*, mission_id: int, escrow_id: int, amount:
             f"INSERT INTO {t['notification']} "  # noqa: S608 - table names only
             f"(mission_id, user_id, kind, amount, attempts, last_error, provider_message_id) "
             f"SELECT %(mission)s, c.user_id, %(kind)s, {shown}, 0, '', '' "
-            f"FROM ({_pledges_by_contributor(t)}) c WHERE c.total > 0 "
+            f"FROM ({_chunk(t)}) c WHERE c.total > 0 "  # SQLite needs a WHERE before an upsert's ON
             f"ON CONFLICT DO NOTHING",
-            {"mission": mission_id, "escrow": escrow_id, "kind": Notification.Kind.RESULT, "amount": amount},
+            {
+                "mission": mission_id,
+                "after": after_user_id or 0,
+                "limit": limit,
+                "kind": Notification.Kind.RESULT,
+                "amount": amount,
+            },
         )
         return cursor.rowcount
 

@@ -45,7 +45,7 @@ _APPEND_ONLY_TABLES = {
     "ledger_transaction": (
         "EXISTS (SELECT 1 FROM ledger_transaction t WHERE t.id = NEW.id"
         " OR (NEW.reference IS NOT NULL AND t.reference = NEW.reference)"
-        " OR (NEW.kind IN ('payout', 'refund') AND t.kind IN ('payout', 'refund') AND t.mission_id = NEW.mission_id))"
+        " OR (NEW.kind = 'payout' AND t.kind = 'payout' AND t.mission_id = NEW.mission_id))"
     ),
     "ledger_posting": (
         "EXISTS (SELECT 1 FROM ledger_posting p WHERE p.id = NEW.id"
@@ -143,6 +143,14 @@ def install(schema_editor: BaseDatabaseSchemaEditor) -> None:
         schema_editor.execute(sql)
     for _name, sql in _triggers():
         schema_editor.execute(sql)
+
+
+def reinstall_trigger(schema_editor: BaseDatabaseSchemaEditor, name: str) -> None:
+    """Replace one guard trigger by its current definition (a migration that changes it)."""
+    if schema_editor.connection.vendor != "sqlite":
+        return
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}")
+    schema_editor.execute(dict(_triggers())[name])
 
 
 def uninstall(schema_editor: BaseDatabaseSchemaEditor) -> None:

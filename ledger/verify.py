@@ -11,7 +11,7 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum, Window
 from django.db.models.functions import Lag
 
 from . import sqlite_guards
-from .models import Account, Event, Posting, TopupCharge, Transaction
+from .models import Account, Contribution, Event, Posting, TopupCharge, Transaction
 
 
 def unbalanced_transactions() -> list[str]:
@@ -27,7 +27,8 @@ def unbalanced_transactions() -> list[str]:
 def cached_balances_off() -> list[str]:
     """An account's cached balance and version against the sum and count of its postings."""
     rows = (
-        Account.objects.annotate(
+        Account.objects.exclude(kind__in=Account.SYSTEM_KINDS)
+        .annotate(
             posted=Sum("postings__amount", default=0),
             postings_count=Count("postings"),
             last=Max("postings__version"),
@@ -36,10 +37,19 @@ def cached_balances_off() -> list[str]:
         .order_by("pk")
         .values_list("pk", "kind", "balance", "posted", "version", "postings_count")
     )
-    return [
-        f"account {pk} ({kind}): cached balance {balance} / version {version}, postings sum {posted} over {count}"
-        for pk, kind, balance, posted, version, count in rows
-    ]
+    system = Account.objects.filter(kind__in=Account.SYSTEM_KINDS).exclude(balance=0, version=0)
+    unchained = Posting.objects.filter(Q(balance_after__isnull=True) | Q(version__isnull=True)).exclude(
+        account__kind__in=Account.SYSTEM_KINDS
+    )
+    return (
+        [
+            f"account {pk} ({kind}): cached balance {balance} / version {version}, postings sum {posted} over {count}"
+            for pk, kind, balance, posted, version, count in rows
+        ]
+        + [f"system account {pk} ({kind}) caches a balance" for pk, kind in system.values_list("pk", "kind")]
+        + [f"posting {pk} on account {account_id}: no balance_after or version" for pk, account_id in
+           unchained.values_list("pk", "account_id")]
+    )  # fmt: skip
 
 
 def broken_chains() -> list[str]:
@@ -47,7 +57,8 @@ def broken_chains() -> list[str]:
     one equals the account's cached balance; versions run 1, 2, 3..."""
     problems = []
     rows = (
-        Posting.objects.annotate(
+        Posting.objects.exclude(account__kind__in=Account.SYSTEM_KINDS)
+        .annotate(
             previous=Window(Lag("balance_after"), partition_by=F("account_id"), order_by=F("version").asc()),
             previous_version=Window(Lag("version"), partition_by=F("account_id"), order_by=F("version").asc()),
         )
@@ -70,8 +81,11 @@ def broken_chains() -> list[str]:
 
 
 def negative_balances() -> list[str]:
-    rows = Account.objects.filter(balance__lt=0).exclude(kind=Account.Kind.EXTERNAL).values_list("pk", "balance")
-    return [f"account {pk}: negative balance {balance}" for pk, balance in rows]
+    rows = Account.objects.filter(balance__lt=0).values_list("pk", "balance")
+    fees = Posting.objects.filter(account__kind=Account.Kind.FEES).aggregate(total=Sum("amount", default=0))["total"]
+    return [f"account {pk}: negative balance {balance}" for pk, balance in rows] + (
+        [f"the fees account holds {fees}"] if fees < 0 else []
+    )
 
 
 def settled_escrows_not_empty() -> list[str]:
@@ -85,13 +99,11 @@ def settled_escrows_not_empty() -> list[str]:
 
 
 def settlements_without_event() -> list[str]:
+    """A payout is posted with the `settled` event. (A refund's chunks come before it: the
+    missions' checks hold an unsettled mission's escrow to its pot less what was refunded.)"""
     settled = set(Event.objects.filter(kind=Event.Kind.SETTLED).values_list("mission_id", flat=True))
-    paid = set(
-        Transaction.objects.filter(kind__in=[Transaction.Kind.PAYOUT, Transaction.Kind.REFUND]).values_list(
-            "mission_id", flat=True
-        )
-    )
-    return [f"mission {mission_id}: payout or refund without a settled event" for mission_id in sorted(paid - settled)]
+    paid = set(Transaction.objects.filter(kind=Transaction.Kind.PAYOUT).values_list("mission_id", flat=True))
+    return [f"mission {mission_id}: payout without a settled event" for mission_id in sorted(paid - settled)]
 
 
 def topups_without_their_charge() -> list[str]:
@@ -118,8 +130,65 @@ def topups_without_their_charge() -> list[str]:
     ]
 
 
+def contributions_off() -> list[str]:
+    """Each `Contribution` is its user's pledges into the mission's escrow, total and count,
+    and every pledge is counted in one: compared per (mission, user) in one grouped query."""
+    pledged = (
+        Posting.objects.filter(account__kind=Account.Kind.ESCROW, transaction__kind=Transaction.Kind.PLEDGE)
+        .values_list("transaction__mission_id", "transaction__actor_id")
+        .annotate(total=Sum("amount"), pledges=Count("pk"))
+        .order_by()
+        .iterator(chunk_size=5000)
+    )
+    kept = {
+        (mission_id, user_id): (total, pledges)
+        for mission_id, user_id, total, pledges in Contribution.objects.values_list(
+            "mission_id", "user_id", "total", "pledges"
+        ).iterator(chunk_size=5000)
+    }
+    problems = []
+    for mission_id, user_id, total, pledges in pledged:
+        if kept.pop((mission_id, user_id), None) != (total, pledges):
+            problems.append(f"mission {mission_id}, user {user_id}: pledged {total} in {pledges}, contribution differs")
+    problems += [f"mission {m}, user {u}: a contribution without pledges" for (m, u) in sorted(kept)]
+    return problems
+
+
+def refunds_off() -> list[str]:
+    """A mission is paid out or refunded, not both, and no contributor is refunded more
+    than once or anything but their own total."""
+    both = (
+        Transaction.objects.filter(kind=Transaction.Kind.PAYOUT)
+        .filter(mission_id__in=Transaction.objects.filter(kind=Transaction.Kind.REFUND).values("mission_id"))
+        .values_list("mission_id", flat=True)
+    )
+    problems = [f"mission {m}: both paid out and refunded" for m in sorted(both)]
+    refunded = (
+        Posting.objects.filter(transaction__kind=Transaction.Kind.REFUND, account__kind=Account.Kind.WALLET)
+        .values_list("transaction__mission_id", "account__user_id")
+        .annotate(refunded=Sum("amount"), times=Count("pk"))
+        .order_by("transaction__mission_id", "account__user_id")
+        .iterator(chunk_size=5000)
+    )
+    refunded_missions = Transaction.objects.filter(kind=Transaction.Kind.REFUND).values("mission_id")
+    contributions = Contribution.objects.filter(mission_id__in=refunded_missions).values_list(
+        "mission_id", "user_id", "total"
+    )
+    contributed = {(m, u): total for m, u, total in contributions.iterator(chunk_size=5000)}
+    for mission_id, user_id, amount, times in refunded:
+        if times != 1 or contributed.get((mission_id, user_id)) != amount:
+            problems.append(
+                f"mission {mission_id}, user {user_id}: refunded {amount} in {times} posting(s), "
+                f"contributed {contributed.get((mission_id, user_id), 0)}"
+            )
+    return problems
+
+
 def total_not_zero() -> list[str]:
-    total = Account.objects.aggregate(total=Sum("balance", default=0))["total"]
+    """The cached balances and the system accounts' postings sum to zero."""
+    cached = Account.objects.exclude(kind__in=Account.SYSTEM_KINDS).aggregate(total=Sum("balance", default=0))
+    system = Posting.objects.filter(account__kind__in=Account.SYSTEM_KINDS).aggregate(total=Sum("amount", default=0))
+    total = cached["total"] + system["total"]
     return [] if total == 0 else [f"all balances sum to {total}, not 0"]
 
 
@@ -137,6 +206,8 @@ CHECKS = {
     "every settlement has its event": settlements_without_event,
     "all balances sum to zero": total_not_zero,
     "every top-up has its completed charge": topups_without_their_charge,
+    "contributions match the pledges": contributions_off,
+    "each contributor is refunded once, exactly": refunds_off,
     "the database's append-only and zero-sum guards are installed": database_guards_missing,
 }
 

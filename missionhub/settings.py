@@ -325,6 +325,18 @@ MISSIONHUB_SWEEP_RETRY_SECONDS = env.int("MISSIONHUB_SWEEP_RETRY_SECONDS", defau
 MISSIONHUB_EMAIL_CLAIM_SECONDS = env.int("MISSIONHUB_EMAIL_CLAIM_SECONDS", default=300)
 # missions.tasks: how many due missions one sweep transaction expires.
 MISSIONHUB_SWEEP_BATCH = env.int("MISSIONHUB_SWEEP_BATCH", default=100)
+# missions.services.mission_settle: contributors refunded (or emailed) per database
+# transaction. Each chunk holds its contributors' wallets only while it runs: a few
+# hundred milliseconds on PostgreSQL, and on SQLite, where a chunk holds the one write
+# lock, small enough that no other writer waits a second.
+MISSIONHUB_SETTLE_CHUNK = env.int(
+    "MISSIONHUB_SETTLE_CHUNK",
+    default=500 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" else 2_000,
+)
+# missions.views: the mission page shows this many of its biggest backers and of its
+# latest events, and how many more there are.
+MISSIONHUB_PAGE_BACKERS = env.int("MISSIONHUB_PAGE_BACKERS", default=50)
+MISSIONHUB_PAGE_EVENTS = env.int("MISSIONHUB_PAGE_EVENTS", default=50)
 # An ended mission's settlement, or an email, whose task was sent this long ago and has
 # not run is sent again by the sweep (never more often): work still queued is not
 # queued twice.

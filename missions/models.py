@@ -39,6 +39,10 @@ class Mission(models.Model):
     created_at = models.DateTimeField(db_default=Now())
     decided_at = models.DateTimeField(null=True, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
+    # Settlement walks the contributors by user id in chunks, each chunk its own database
+    # transaction: the last user id it has refunded (or emailed, for a payout), so a chunk
+    # is never done twice and a settlement cut short goes on where it stopped.
+    settle_cursor = models.BigIntegerField(null=True, blank=True)
     # When the sweep last sent this ended mission's settlement again (the decision's own
     # message went on commit, at `decided_at`): it is sent again only once this is old.
     settle_enqueued_at = models.DateTimeField(null=True, blank=True)

@@ -2,7 +2,7 @@
 
 Every query is bounded: by a time window (the last 48 hours, the last 30 days) or by a
 partial index that holds only the few rows it counts (open missions, unsettled ones, the
-emails waiting, the sweep's failures). Each reads an index: missions/0004_monitoring_charts
+emails waiting, the sweep's failures). Each reads an index: missions/0005_monitoring_charts
 adds those the charts need, and tests/missions/test_monitoring.py checks on both backends
 that every query of the page finds one and that their number does not grow with the data.
 

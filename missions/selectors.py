@@ -48,19 +48,21 @@ def missions_attach_usernames(missions: Iterable[Mission]) -> list[Mission]:
     return missions
 
 
-def mission_contributors(*, mission_id: int) -> list[dict]:
-    """Contributors and what each put in, biggest first (ties: earliest user first)."""
+def mission_contributors(*, mission_id: int, limit: int | None = None) -> list[dict]:
+    """Contributors and what each put in, biggest first (ties: lowest user id): the first
+    `limit` of them, an index range however many there are (None: all)."""
     mission_get(mission_id=mission_id)
-    totals = ledger_selectors.contributor_totals(mission_id=mission_id)
-    names = usernames_by_id(user_ids=totals)
-    rows = [{"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals.items()]
-    return sorted(rows, key=lambda row: (-row["amount"], row["user_id"]))
+    totals = list(ledger_selectors.contributions(mission_id=mission_id).values_list("user_id", "total")[:limit])
+    names = usernames_by_id(user_ids={uid for uid, _total in totals})
+    return [{"user_id": uid, "username": names.get(uid, ""), "amount": total} for uid, total in totals]
 
 
-def mission_timeline(*, mission_id: int) -> list[dict]:
-    """The mission's events in order, each with its actor's username."""
+def mission_timeline(*, mission_id: int, last: int | None = None) -> list[dict]:
+    """The mission's events in order, each with its actor's username: the `last` ones only
+    when given (an index range from the newest, however many there are)."""
     mission_get(mission_id=mission_id)
-    events = list(ledger_selectors.mission_events(mission_id=mission_id))
+    events = ledger_selectors.mission_events(mission_id=mission_id)
+    events = list(events) if last is None else list(events.order_by("-pk")[:last])[::-1]
     names = usernames_by_id(user_ids={e.actor_id for e in events if e.actor_id})
     return [
         {
@@ -73,6 +75,10 @@ def mission_timeline(*, mission_id: int) -> list[dict]:
         }
         for e in events
     ]
+
+
+def mission_events_count(*, mission_id: int) -> int:
+    return ledger_selectors.mission_events(mission_id=mission_id).count()
 
 
 def missions_live(*, sort: str = "new", streamer: str | None = None) -> QuerySet[Mission]:

@@ -32,6 +32,7 @@ from django.utils.translation import gettext_lazy
 from accounts.models import User
 from accounts.selectors import user_get_by_username
 from ledger import selectors as ledger_selectors
+from ledger.errors import UnbalancedTransaction
 from ledger.idempotency import (
     IdempotentRequest,
     idempotency_claim,
@@ -42,10 +43,12 @@ from ledger.models import Account, Event, Notification, Transaction
 from ledger.services import (
     amount_validate,
     contributor_notifications_create,
+    contributors_chunk,
     escrow_create,
     event_append,
     fee_bps,
-    refund_post,
+    pledge_post,
+    refund_chunk_post,
     system_account,
     topup_charges_reconcile,
     transaction_post,
@@ -166,14 +169,8 @@ def mission_create(
             contributor_count=1,
             deadline=_from_now(timedelta(seconds=duration_seconds)),
         )
-        escrow = escrow_create(mission_id=mission.pk)
-        wallet = wallet_get_or_create(user_id=creator_id)
-        transaction_post(
-            kind=Transaction.Kind.PLEDGE,
-            legs={wallet.pk: -amount, escrow.pk: amount},
-            mission_id=mission.pk,
-            actor_id=creator_id,
-        )
+        escrow_create(mission_id=mission.pk)
+        pledge_post(mission_id=mission.pk, user_id=creator_id, amount=amount)
         Notification.objects.create(
             mission_id=mission.pk,
             user_id=streamer_user.pk,
@@ -200,7 +197,7 @@ def pledge_create(
     """Move `amount` from the user's wallet into the mission's escrow.
 
     Locks the mission row (so no decision slips in between), then the two accounts by
-    ascending id. Raises AmountInvalid, AmountBelowMinimum, AmountAboveMaximum (before
+    ascending id (`ledger.services.pledge_post`). Raises AmountInvalid, AmountBelowMinimum, AmountAboveMaximum (before
     anything is locked), MissionNotFound, StreamerCannotPledge, MissionClosed,
     InsufficientFunds, IdempotencyConflict.
     """
@@ -212,21 +209,12 @@ def pledge_create(
             raise StreamerCannotPledge()
         if mission.status not in Mission.OPEN_STATUSES or mission.past_deadline:
             raise MissionClosed()
-        first_pledge = not ledger_selectors.has_pledged(mission_id=mission_id, user_id=user_id)
-        wallet = wallet_get_or_create(user_id=user_id)
-        escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
-        tx = transaction_post(
-            kind=Transaction.Kind.PLEDGE,
-            legs={wallet.pk: -amount, escrow.pk: amount},
-            mission_id=mission_id,
-            actor_id=user_id,
-        )
+        posted = pledge_post(mission_id=mission_id, user_id=user_id, amount=amount)
         Mission.objects.filter(pk=mission_id).update(
-            pot=F("pot") + amount, contributor_count=F("contributor_count") + int(first_pledge)
+            pot=F("pot") + amount, contributor_count=F("contributor_count") + int(posted.first)
         )
         event_append(mission_id=mission_id, kind=Event.Kind.PLEDGED, actor_id=user_id, amount=amount)
-        wallet.refresh_from_db(fields=["balance"])
-        result = Pledge(id=tx.pk, amount=amount, pot=mission.pot + amount, balance=wallet.balance)
+        result = Pledge(id=posted.transaction_id, amount=amount, pot=mission.pot + amount, balance=posted.balance)
         idempotency_complete(record=record, request=idempotency, result=result)
     return result
 
@@ -284,43 +272,80 @@ def mission_cancel(*, mission_id: int, staff_id: int) -> Mission:
 def mission_settle(*, mission_id: int) -> bool:
     """Pay the pot out (succeeded) or refund every contributor (any other ending), once.
 
-    Locks the mission row, then the accounts. Returns False when there was nothing to do
-    (unknown, still open, or already settled), so a task delivered twice pays once; the
-    unique settlement constraint backs that up. Contributors' refunds are one set-based
-    write; the outbox rows for the result emails commit with the money.
+    The contributors are taken `MISSIONHUB_SETTLE_CHUNK` at a time, by user id, each chunk
+    its own database transaction under the mission's lock: a refund of 100,000 holds no
+    wallet for longer than one chunk takes. A chunk refunds its contributors (one balanced
+    transaction) and puts their result emails in the outbox, and moves the mission's
+    `settle_cursor` past them in the same commit, so a chunk is never done twice and a
+    settlement cut short (a crash, a lost task) goes on where it stopped when the task or
+    the sweep runs it again. The last chunk also posts the payout (succeeded: escrow to the
+    streamer's wallet, less the fee), sets `settled_at` and appends `settled`.
+    Returns False when there was nothing to do (unknown, still open, or already settled),
+    so a task delivered twice pays once.
     """
+    wrote = False
+    while (settled := _settle_chunk(mission_id=mission_id)) is not None:
+        wrote = True
+        if settled:
+            break
+    return wrote
+
+
+def _settle_chunk(*, mission_id: int) -> bool | None:
+    """One chunk of `mission_settle`: True when the mission is now settled, False when
+    contributors remain, None when there was nothing to do."""
+    limit = settings.MISSIONHUB_SETTLE_CHUNK
     with transaction.atomic(using="default", durable=True):
         mission = Mission.objects.select_for_update().filter(pk=mission_id).first()
         if mission is None or mission.is_active or mission.settled_at is not None:
-            return False
+            return None
+        after = mission.settle_cursor
         escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
-        pot = escrow.balance
         if mission.status == S.SUCCEEDED:
-            fee = pot * fee_bps() // 10_000
-            streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
-            legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
-            if fee:
-                legs[system_account(Account.Kind.FEES).pk] = fee
-            if pot:
-                transaction_post(kind=Transaction.Kind.PAYOUT, legs=legs, mission_id=mission_id)
-            Notification.objects.bulk_create(
-                [
-                    Notification(
-                        mission_id=mission_id,
-                        user_id=mission.streamer_id,
-                        kind=Notification.Kind.PAYOUT,
-                        amount=pot - fee,
-                    )
-                ],
-                ignore_conflicts=True,
+            # The escrow stays whole until the last chunk pays it out.
+            fee = escrow.balance * fee_bps() // 10_000
+            chunk = contributors_chunk(mission_id=mission_id, after_user_id=after, limit=limit)
+            contributor_notifications_create(
+                mission_id=mission_id, after_user_id=after, limit=limit, amount=escrow.balance - fee
             )
-            contributor_notifications_create(mission_id=mission_id, escrow_id=escrow.pk, amount=pot - fee)
         else:
-            refund_post(mission_id=mission_id, escrow_id=escrow.pk)
-            contributor_notifications_create(mission_id=mission_id, escrow_id=escrow.pk)
-        Mission.objects.filter(pk=mission_id).update(settled_at=Now())
-        event_append(mission_id=mission_id, kind=Event.Kind.SETTLED, amount=pot)
+            chunk = refund_chunk_post(mission_id=mission_id, escrow_id=escrow.pk, after_user_id=after, limit=limit)
+            contributor_notifications_create(mission_id=mission_id, after_user_id=after, limit=limit)
+        if chunk.contributors == limit:
+            Mission.objects.filter(pk=mission_id).update(settle_cursor=chunk.through_user_id)
+            return False
+        if mission.status == S.SUCCEEDED:
+            _payout_post(mission, escrow_id=escrow.pk)
+        else:
+            escrow.refresh_from_db(fields=["balance"])
+            if escrow.balance != 0:
+                raise UnbalancedTransaction(
+                    f"refund of mission {mission_id}: every contributor refunded, {escrow.balance} left in escrow"
+                )
+        Mission.objects.filter(pk=mission_id).update(settle_cursor=chunk.through_user_id or after, settled_at=Now())
+        event_append(mission_id=mission_id, kind=Event.Kind.SETTLED, amount=mission.pot)
     return True
+
+
+def _payout_post(mission: Mission, *, escrow_id: int) -> None:
+    """The escrow to the streamer's wallet, less the fee, and the streamer's payout email."""
+    escrow = Account.objects.get(pk=escrow_id)
+    pot = escrow.balance
+    fee = pot * fee_bps() // 10_000
+    streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
+    legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
+    if fee:
+        legs[system_account(Account.Kind.FEES).pk] = fee
+    if pot:
+        transaction_post(kind=Transaction.Kind.PAYOUT, legs=legs, mission_id=mission.pk)
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                mission_id=mission.pk, user_id=mission.streamer_id, kind=Notification.Kind.PAYOUT, amount=pot - fee
+            )
+        ],
+        ignore_conflicts=True,
+    )
 
 
 # --- email ---------------------------------------------------------------------------------

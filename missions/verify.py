@@ -40,9 +40,19 @@ def _pledged_into_escrow():
     return _scalar(rows, Sum("amount"))
 
 
+def _refunded_from_escrow():
+    rows = Posting.objects.filter(
+        account__kind=Account.Kind.ESCROW,
+        account__mission_id=OuterRef("pk"),
+        transaction__kind=Transaction.Kind.REFUND,
+    ).annotate(_g=Value(1))
+    return _scalar(rows, Sum("amount"))
+
+
 def pots_off() -> list[str]:
     """The pot is the sum of the pledges into the mission's escrow, and of its `pledged`
-    events; an unsettled mission's escrow still holds exactly the pot."""
+    events; an unsettled mission's escrow still holds exactly the pot, less the chunks of
+    its refund already posted (a settlement under way)."""
     # The creator's first pledge is carried by the `created` event.
     pledged_events = Event.objects.filter(
         mission_id=OuterRef("pk"), kind__in=[Event.Kind.CREATED, Event.Kind.PLEDGED]
@@ -53,12 +63,14 @@ def pots_off() -> list[str]:
             pledged=_pledged_into_escrow(),
             pledged_events=_scalar(pledged_events, Sum("amount")),
             escrow=Subquery(escrow),
+            refunded=_refunded_from_escrow(),
         )
         .filter(
             ~Q(pot=F("pledged"))
             | ~Q(pledged_events=F("pledged"))
             | Q(escrow__isnull=True)
-            | (Q(settled_at__isnull=True) & ~Q(escrow=F("pledged")))
+            | (Q(settled_at__isnull=True) & ~Q(escrow=F("pledged") + F("refunded")))
+            | (Q(is_active=True) & ~Q(refunded=0))
         )
         .order_by("pk")
         .values_list("pk", "pot", "pledged", "pledged_events", "escrow", "settled_at")

@@ -6,7 +6,7 @@ at 10,000 backers in a few seconds instead of ten or more."""
 
 from django.db import connection, transaction
 
-from ledger.models import Account, Event, Posting, TopupCharge, Transaction
+from ledger.models import Account, Contribution, Event, Posting, TopupCharge, Transaction
 from missions.models import Mission
 from tests.missions.factories import make_mission
 
@@ -19,8 +19,9 @@ def backer_ids(mission_id: int) -> tuple[int, int]:
 
 def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=None) -> Mission:
     """An open mission with `contributors` backers who each topped up and pledged `amount`:
-    a balanced top-up with its completed charge and a pledge each, gap-free posting chains, `pledged` events, the pot
-    and the count. The backers have no accounts rows (their emails fail as "user deleted")."""
+    a balanced top-up with its completed charge and a pledge each, gap-free posting chains,
+    `pledged` events, contributions, the pot and the count. The backers have no accounts
+    rows (their emails fail as "user deleted")."""
     mission = make_mission(streamer=streamer)
     quote = connection.ops.quote_name
     t = {
@@ -29,6 +30,7 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         "charge": quote(TopupCharge._meta.db_table),
         "posting": quote(Posting._meta.db_table),
         "event": quote(Event._meta.db_table),
+        "contribution": quote(Contribution._meta.db_table),
         "mission": quote(Mission._meta.db_table),
     }
     first, _ = backer_ids(mission.pk)
@@ -45,9 +47,9 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         f"topup.id, now(), now() "
         f"FROM crowd c JOIN {t['transaction']} topup ON topup.reference = c.reference",
         f"INSERT INTO {t['transaction']} (kind, mission_id, actor_id) SELECT 'pledge', %(mission)s, user_id FROM crowd",
-        # the external account's and the escrow's legs continue their chains, in the crowd's order
+        # the escrow's legs continue its chain, in the crowd's order (external keeps none)
         f"INSERT INTO {t['posting']} (transaction_id, account_id, amount, balance_after, version) "
-        f"SELECT topup.id, ext.id, -%(amount)s, ext.balance - %(amount)s * (c.i + 1), ext.version + c.i + 1 "
+        f"SELECT topup.id, ext.id, -%(amount)s, NULL::bigint, NULL::bigint "
         f"FROM crowd c JOIN {t['transaction']} topup ON topup.reference = c.reference "
         f"CROSS JOIN {t['account']} ext WHERE ext.kind = 'external' "
         f"UNION ALL SELECT topup.id, w.id, %(amount)s, %(amount)s, 1 "
@@ -63,15 +65,15 @@ def make_crowded_mission_sql(*, contributors: int, amount: int = 100, streamer=N
         f"CROSS JOIN {t['account']} esc WHERE esc.kind = 'escrow' AND esc.mission_id = %(mission)s",
         f"INSERT INTO {t['event']} (mission_id, kind, actor_id, amount) "
         f"SELECT %(mission)s, 'pledged', user_id, %(amount)s FROM crowd",
-        f"UPDATE {t['account']} SET balance = balance - %(amount)s * %(n)s, version = version + %(n)s "
-        f"WHERE kind = 'external'",
+        f"INSERT INTO {t['contribution']} (mission_id, user_id, total, pledges) "
+        f"SELECT %(mission)s, user_id, %(amount)s, 1 FROM crowd",
         f"UPDATE {t['account']} SET balance = balance + %(amount)s * %(n)s, version = version + %(n)s "
         f"WHERE kind = 'escrow' AND mission_id = %(mission)s",
         f"UPDATE {t['mission']} SET pot = pot + %(amount)s * %(n)s, contributor_count = contributor_count + %(n)s "
         f"WHERE id = %(mission)s",
     ]
     with transaction.atomic(using="default"), connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {t['account']} WHERE kind IN ('external', 'escrow') FOR UPDATE")
+        cursor.execute(f"SELECT 1 FROM {t['account']} WHERE kind = 'escrow' FOR UPDATE")
         for sql in statements:
             cursor.execute(sql, args)
     mission.refresh_from_db()

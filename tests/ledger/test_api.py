@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ledger.models import Account, IdempotencyRecord, Posting, Transaction
-from ledger.selectors import wallet_balance
+from ledger.selectors import system_balance, wallet_balance
 from missions.services import mission_decide, mission_settle, pledge_create
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -81,7 +81,7 @@ class TestTopup:
         assert body == {"id": body["id"], "amount": 5_000, "balance": 7_000}
         assert Transaction.objects.filter(pk=body["id"], kind=Transaction.Kind.TOPUP).exists()
         assert wallet_balance(user_id=auth_client.user.pk) == 7_000
-        assert Account.objects.get(kind=Account.Kind.EXTERNAL).balance == -7_000
+        assert system_balance(kind=Account.Kind.EXTERNAL) == -7_000
 
     def test_writes_one_balanced_transaction_of_two_legs(self, auth_client):
         response = _topup(auth_client, 5_000)

@@ -2,7 +2,14 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from ledger.models import Account, AppendOnlyError, Event, Posting, Transaction
-from ledger.services import event_append, system_account, transaction_post, wallet_get_or_create
+from ledger.selectors import system_balance
+from ledger.services import (
+    event_append,
+    pledge_post,
+    system_account,
+    transaction_post,
+    wallet_get_or_create,
+)
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
 from tests.utils import both_databases, requires_postgresql
@@ -100,7 +107,7 @@ class TestDatabaseConstraints:
             Account.objects.filter(pk=wallet.pk).update(balance=-1)
 
     def test_the_external_account_may_go_below_zero(self, funded):
-        assert system_account(Account.Kind.EXTERNAL).balance == -5_000
+        assert system_balance(kind=Account.Kind.EXTERNAL) == -5_000
 
     def test_one_wallet_per_user(self, funded):
         with pytest.raises(IntegrityError), transaction.atomic():
@@ -116,22 +123,31 @@ class TestDatabaseConstraints:
         with pytest.raises(IntegrityError), transaction.atomic():
             Account.objects.create(kind=Account.Kind.WALLET, mission_id=3)
 
-    def test_one_payout_or_refund_per_mission(self, funded):
-        other = UserFactory()
+    def test_one_payout_per_mission(self, funded):
         with transaction.atomic():
             escrow = Account.objects.create(kind=Account.Kind.ESCROW, mission_id=42)
             wallet = wallet_get_or_create(user_id=funded.pk)
-            transaction_post(kind="pledge", legs={wallet.pk: -200, escrow.pk: 200}, mission_id=42, actor_id=funded.pk)
-            transaction_post(
-                kind="refund", legs={escrow.pk: -100, wallet_get_or_create(user_id=other.pk).pk: 100}, mission_id=42
-            )
+            pledge_post(mission_id=42, user_id=funded.pk, amount=300)
+            transaction_post(kind="payout", legs={escrow.pk: -300, wallet.pk: 300}, mission_id=42)
+            event_append(mission_id=42, kind=Event.Kind.SETTLED)
 
         with pytest.raises(IntegrityError), transaction.atomic():
-            transaction_post(kind="payout", legs={escrow.pk: -100, wallet.pk: 100}, mission_id=42)
+            transaction_post(kind="payout", legs={wallet.pk: -100, escrow.pk: 100}, mission_id=42)
 
-        with transaction.atomic():  # leave the ledger sound: the rest goes back by a reversal
-            transaction_post(kind="reversal", legs={escrow.pk: -100, wallet.pk: 100}, mission_id=42)
-            event_append(mission_id=42, kind=Event.Kind.SETTLED)
+    def test_a_refund_may_be_several_chunks_each_named_once(self, funded):
+        other = UserFactory()
+        fund(other, 1_000)
+        with transaction.atomic():
+            escrow = Account.objects.create(kind=Account.Kind.ESCROW, mission_id=43)
+            pledge_post(mission_id=43, user_id=funded.pk, amount=300)
+            pledge_post(mission_id=43, user_id=other.pk, amount=200)
+            for user, amount, after in ((funded, 300, 0), (other, 200, funded.pk)):
+                legs = {escrow.pk: -amount, wallet_get_or_create(user_id=user.pk).pk: amount}
+                transaction_post(kind="refund", legs=legs, mission_id=43, reference=f"refund:43:{after}")
+
+        with pytest.raises(IntegrityError), transaction.atomic():
+            legs = {wallet_get_or_create(user_id=other.pk).pk: -100, escrow.pk: 100}
+            transaction_post(kind="refund", legs=legs, mission_id=43, reference="refund:43:0")
 
     def test_one_terminal_event_and_one_settled_event_per_mission(self, db):
         with transaction.atomic():

@@ -1,14 +1,18 @@
+import threading
+
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 from ledger.errors import InsufficientFunds, UnbalancedTransaction
 from ledger.models import Account, Posting, Transaction
 from ledger.payments import SandboxProvider
-from ledger.selectors import wallet_balance
+from ledger.selectors import system_balance, wallet_balance
 from ledger.services import system_account, transaction_post, wallet_get_or_create, wallet_topup
 from missionhub.errors import MissionHubError
+from missions.services import mission_decide, mission_settle
 from tests.accounts.factories import UserFactory
-from tests.utils import both_databases
+from tests.missions.factories import make_mission
+from tests.utils import both_databases, requires_postgresql
 
 pytestmark = both_databases
 
@@ -29,8 +33,9 @@ class TestTransactionPost:
             wallets = [wallet_get_or_create(user_id=u.pk) for u in users]
             external = system_account(Account.Kind.EXTERNAL)
 
-        with django_assert_num_queries(6, using="default"), transaction.atomic():
-            # savepoint, lock accounts, insert transaction, insert postings, update accounts, release
+        with django_assert_num_queries(7, using="default"), transaction.atomic():
+            # savepoint, lock accounts, find the (unlocked) system account, insert transaction,
+            # insert postings, update accounts, release
             transaction_post(kind="reversal", legs={external.pk: -1_200, **{w.pk: 100 for w in wallets}})
 
         assert all(wallet_balance(user_id=u.pk) == 100 for u in users)
@@ -69,7 +74,7 @@ class TestWalletTopup:
         topup = wallet_topup(user_id=user.pk, amount=5_000)
 
         assert (topup.amount, topup.balance) == (5_000, 5_000)
-        assert system_account(Account.Kind.EXTERNAL).balance == -5_000
+        assert system_balance(kind=Account.Kind.EXTERNAL) == -5_000
         assert Transaction.objects.get(pk=topup.id).reference.startswith("sandbox_")
 
 
@@ -101,3 +106,65 @@ class TestWalletTopupValidatesItsInput:
         settings.MISSIONHUB_TOPUP_MIN = 10
 
         assert wallet_topup(user_id=user.pk, amount=10).balance == 10
+
+
+@requires_postgresql
+@pytest.mark.django_db(transaction=True, databases=["default", "accounts"])
+class TestSystemAccountsAreNeverLocked:
+    """Every top-up has `external` on its other side, every fee `fees`: were their rows
+    locked, all top-ups would queue on one row. A transaction holding that row stops none."""
+
+    @pytest.fixture
+    def row_held(self):
+        held, release = threading.Event(), threading.Event()
+
+        def hold(kind: str) -> threading.Thread:
+            system_account(kind)
+
+            def holder():
+                try:
+                    with transaction.atomic():
+                        Account.objects.select_for_update().get(kind=kind)
+                        held.set()
+                        release.wait(30)
+                finally:
+                    connections.close_all()
+
+            thread = threading.Thread(target=holder)
+            thread.start()
+            assert held.wait(10)
+            return thread
+
+        yield hold
+        release.set()
+
+    def _finishes(self, job) -> bool:
+        done = threading.Event()
+
+        def run():
+            try:
+                job()
+                done.set()
+            finally:
+                connections.close_all()
+
+        threading.Thread(target=run, daemon=True).start()
+        return done.wait(5)
+
+    def test_a_top_up_does_not_wait_for_the_external_row(self, row_held):
+        user = UserFactory()
+        row_held(Account.Kind.EXTERNAL)
+
+        assert self._finishes(lambda: wallet_topup(user_id=user.pk, amount=5_000))
+        assert wallet_balance(user_id=user.pk) == 5_000
+
+    def test_a_payout_with_a_fee_does_not_wait_for_the_fees_row(self, row_held, settings):
+        settings.MISSIONHUB_FEE_BPS = 1_000
+        streamer = UserFactory(is_streamer=True)
+        mission = make_mission(streamer=streamer, amount=1_000)
+        mission_decide(mission_id=mission.pk, user_id=streamer.pk, action="success")
+        row_held(Account.Kind.FEES)
+
+        assert self._finishes(lambda: mission_settle(mission_id=mission.pk))
+        assert system_balance(kind=Account.Kind.FEES) == 100
+        assert wallet_balance(user_id=streamer.pk) == 900

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from ledger.models import Account, Event, IdempotencyRecord, Notification, Posting, Transaction
-from ledger.selectors import escrow_for_mission, wallet_balance
+from ledger.selectors import escrow_for_mission, system_balance, wallet_balance
 from missions.models import Mission
 from missions.services import mission_cancel, mission_decide, pledge_create
 from tests.accounts.factories import UserFactory
@@ -1065,7 +1065,7 @@ class TestSettlement:
             _client_for(streamer).post(_url(funded_mission, "success"))
         task_queue.run_all()
 
-        assert Account.objects.get(kind=Account.Kind.FEES).balance == 125
+        assert system_balance(kind=Account.Kind.FEES) == 125
         assert wallet_balance(user_id=streamer.pk) == 4_875
         assert escrow_for_mission(mission_id=funded_mission.pk).balance == 0
         (payout,) = _emails_to(streamer.email)

@@ -829,6 +829,33 @@ class TestConstantQueries:
         assert Mission.objects.get(pk=mission.pk).contributor_count == 10
         assert few == many == MISSION_PAGE_QUERIES
 
+    def test_the_mission_page_shows_the_top_backers_and_latest_events_of_a_big_crowd(
+        self, viewer_client, mission, settings
+    ):
+        settings.MISSIONHUB_PAGE_BACKERS = 3
+        settings.MISSIONHUB_PAGE_EVENTS = 4
+        backers = UserFactory.create_batch(6)
+        for i, user in enumerate(backers):
+            fund(user, 10_000)
+            services.pledge_create(mission_id=mission.pk, user_id=user.pk, amount=100 * (i + 1))
+        url = f"/missions/{mission.pk}"
+
+        page = viewer_client.get(url).content.decode()
+
+        shown = re.findall(r'<ol class="contributors">(.*?)</ol>', page, re.S)[0]
+        # The creator's 1,000 first, then the biggest two of the six.
+        assert re.findall(r"<strong>([\d,]+)</strong>", shown) == ["1,000", "600", "500"]
+        assert "and 4 more backers" in page
+        timeline = re.findall(r'<ol class="timeline">(.*?)</ol>', page, re.S)[0]
+        assert timeline.count("<li") == 4 and backers[-1].username in timeline
+        assert "3 earlier events not shown" in page  # created and two pledges
+
+        few = _queries(viewer_client, url)
+        for user in UserFactory.create_batch(5):
+            fund(user, 1_000)
+            services.pledge_create(mission_id=mission.pk, user_id=user.pk, amount=100)
+        assert _queries(viewer_client, url) == few
+
     def test_the_dashboard_makes_as_many_queries_for_many_open_missions(self, streamer_client, streamer):
         ended = make_mission(streamer=streamer)
         services.mission_decide(mission_id=ended.pk, user_id=streamer.pk, action="fail")

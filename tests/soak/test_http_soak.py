@@ -21,6 +21,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from bench import stack
 from ledger.models import Account, Posting, Transaction
+from ledger.selectors import system_balance
 from ledger.services import wallet_topup
 from ledger.verify import ledger_verify
 from missions.models import Mission
@@ -115,7 +116,7 @@ def test_many_clients_over_http_lose_and_create_no_unit(celery_worker_process, t
     assert celery_worker_process.process.poll() is None, "the worker died"
     assert seen.statuses[201] > 50 and sum(seen.decided.values()) > 5, figures  # the load did happen
     # The clients' account of what the server accepted is the ledger's, to the unit.
-    external = Account.objects.get(kind=Account.Kind.EXTERNAL).balance
+    external = system_balance(kind=Account.Kind.EXTERNAL)
     assert -external == seen.topped_up + 10_000
     assert escrowed.aggregate(total=Sum("amount"))["total"] == seen.pledged + 2_000
     problems = {name: found for name, found in ledger_verify().items() if found}

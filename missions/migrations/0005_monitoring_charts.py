@@ -36,7 +36,7 @@ LEDGER_INDEXES = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('missions', '0003_sweep_units'),
+        ('missions', '0004_settle_cursor'),
         ('ledger', '0008_topup_charges'),
     ]
 
