@@ -100,7 +100,8 @@ def transaction_post(
     them below zero (InsufficientFunds, naming nothing: the caller knows whose wallet it
     was), then writes the transaction, its postings and the accounts' new balances and
     versions in three statements. At most MAX_LEGS legs, so no statement's parameter list
-    grows past a few hundred.
+    grows past a few hundred. The transaction returned carries `balances_after`: {account
+    id: its balance now} for the accounts it locked.
     """
     _require_transaction()
     legs = {account_id: amount for account_id, amount in legs.items() if amount != 0}
@@ -112,9 +113,9 @@ def transaction_post(
     accounts = list(
         Account.objects.select_for_update().filter(pk__in=legs).exclude(kind__in=Account.SYSTEM_KINDS).order_by("pk")
     )
+    # The legs the lock did not return are system accounts' (an id of no account at all
+    # fails the postings' foreign key).
     system = set(legs) - {account.pk for account in accounts}
-    if system and Account.objects.filter(pk__in=system, kind__in=Account.SYSTEM_KINDS).count() != len(system):
-        raise UnbalancedTransaction(f"{kind}: unknown account in {sorted(legs)}")
     for account in accounts:
         if account.balance + legs[account.pk] < 0:
             raise InsufficientFunds()
@@ -137,6 +138,7 @@ def transaction_post(
     )
     if accounts:
         _accounts_apply(tx)
+    tx.balances_after = {account.pk: account.balance + legs[account.pk] for account in accounts}
     return tx
 
 
@@ -253,62 +255,65 @@ def contributors_chunk(*, mission_id: int, after_user_id: int | None, limit: int
     return Chunk(through_user_id=through, contributors=contributors, total=total)
 
 
-def refund_chunk_post(*, mission_id: int, escrow_id: int, after_user_id: int | None, limit: int) -> Chunk:
+def refund_chunk_post(*, mission_id: int, escrow: Account, after_user_id: int | None, limit: int) -> Chunk:
     """Give the next `limit` contributors (by user id, after `after_user_id`) back exactly
-    what they pledged: one balanced refund transaction from the escrow, however many.
+    what they pledged: one balanced refund transaction from `escrow`, however many.
 
-    Runs inside the caller's transaction, which holds the mission's lock, and which also
-    records where the chunk ended (the caller's cursor), so that no chunk is posted twice;
-    the transaction's unique `reference` (`refund:<mission>:<after>`) backs that up.
-    Set-based: the same statements for 25 or 5,000 contributors, none with more than a few
-    parameters, and no Python object per contributor. On PostgreSQL the escrow and the
-    chunk's wallets are locked first, by ascending id as everywhere; SQLite's write
-    transaction already excludes every other writer. Raises UnbalancedTransaction (and
-    writes nothing) if a contributor has no wallet or the escrow holds less than the chunk.
+    Runs inside the caller's transaction, which holds the mission's lock (so nobody else
+    writes the escrow) and which also records where the chunk ended (the caller's cursor),
+    so that no chunk is posted twice; the transaction's unique `reference`
+    (`refund:<mission>:<after>`) backs that up. Set-based: five statements for 25 or 5,000
+    contributors, none with more than a few parameters, and no Python object per
+    contributor. On PostgreSQL the chunk's wallets are locked first, by ascending id as
+    everywhere; SQLite's write transaction already excludes every other writer. Raises
+    UnbalancedTransaction (and writes nothing) if a contributor has no wallet or the
+    escrow holds less than the chunk. `escrow` is the row as the caller read it, under the
+    mission's lock; its balance and version are moved on by the chunk.
     """
     _require_transaction()
     t = _tables()
     connection = connections["default"]
     after = after_user_id or 0
-    args = {"escrow": escrow_id, "mission": mission_id, "after": after, "limit": limit}
-    chunk = contributors_chunk(mission_id=mission_id, after_user_id=after_user_id, limit=limit)
-    if chunk.contributors == 0:
-        return chunk
+    args = {"mission": mission_id, "after": after, "limit": limit}
+    lock = " ORDER BY a.id FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
-        if connection.features.has_select_for_update:
-            cursor.execute(
-                f"SELECT COUNT(*) FROM (SELECT a.id FROM {t['account']} a "  # noqa: S608 - table names only
-                f"WHERE a.id = %(escrow)s "
-                f"OR (a.kind = 'wallet' AND a.user_id IN (SELECT user_id FROM ({_chunk(t)}) c)) "
-                f"ORDER BY a.id FOR UPDATE) locked",
-                args,
-            )
-        escrow = Account.objects.get(pk=escrow_id, kind=Account.Kind.ESCROW)
-        if escrow.balance < chunk.total:
+        cursor.execute(
+            f"SELECT MAX(c.user_id), COUNT(*), COALESCE(SUM(c.total), 0), COUNT(w.user_id) "  # noqa: S608 - names only
+            f"FROM ({_chunk(t)}) c LEFT JOIN (SELECT a.user_id FROM {t['account']} a WHERE a.kind = 'wallet' "
+            f"AND a.user_id IN (SELECT user_id FROM ({_chunk(t)}) c2){lock}) w ON w.user_id = c.user_id",
+            args,
+        )
+        through, contributors, total, wallets = cursor.fetchone()
+        chunk = Chunk(through_user_id=through, contributors=contributors, total=total)
+        if contributors == 0:
+            return chunk
+        if wallets != contributors:
             raise UnbalancedTransaction(
-                f"refund of mission {mission_id}: its escrow holds {escrow.balance}, the contributors {chunk.total}+"
+                f"refund of mission {mission_id}: {contributors} contributors, {wallets} wallets"
+            )
+        if escrow.balance < total:
+            raise UnbalancedTransaction(
+                f"refund of mission {mission_id}: its escrow holds {escrow.balance}, the contributors {total}+"
             )
         tx = Transaction.objects.create(
             kind=Transaction.Kind.REFUND, mission_id=mission_id, reference=f"refund:{mission_id}:{after}"
         )
-        Posting.objects.create(
-            transaction=tx,
-            account=escrow,
-            amount=-chunk.total,
-            balance_after=escrow.balance - chunk.total,
-            version=escrow.version + 1,
-        )
         cursor.execute(
             f"INSERT INTO {t['posting']} (transaction_id, account_id, amount, balance_after, version) "  # noqa: S608
+            f"SELECT %(tx)s, %(escrow)s, %(out)s, %(escrow_after)s, %(escrow_version)s UNION ALL "
             f"SELECT %(tx)s, w.id, c.total, w.balance + c.total, w.version + 1 "
             f"FROM ({_chunk(t)}) c JOIN {t['account']} w ON w.kind = 'wallet' AND w.user_id = c.user_id",
-            {**args, "tx": tx.pk},
+            {
+                **args,
+                "tx": tx.pk,
+                "escrow": escrow.pk,
+                "out": -total,
+                "escrow_after": escrow.balance - total,
+                "escrow_version": escrow.version + 1,
+            },
         )
-        if cursor.rowcount != chunk.contributors:
-            raise UnbalancedTransaction(
-                f"refund of mission {mission_id}: {chunk.contributors} contributors but {cursor.rowcount} wallets"
-            )
     _accounts_apply(tx)
+    escrow.balance, escrow.version = escrow.balance - total, escrow.version + 1
     return chunk
 
 
@@ -412,6 +417,7 @@ def topup_charge_complete(*, charge_id: int, answer: Charge, idempotency: Idempo
         charge = TopupCharge.objects.select_for_update().get(pk=charge_id)
         if charge.status == TopupCharge.Status.COMPLETED:
             tx = charge.transaction
+            balance = Account.objects.get(kind=Account.Kind.WALLET, user_id=charge.user_id).balance
         else:
             if answer.amount != charge.amount:
                 raise UnbalancedTransaction(
@@ -428,7 +434,7 @@ def topup_charge_complete(*, charge_id: int, answer: Charge, idempotency: Idempo
             TopupCharge.objects.filter(pk=charge.pk).update(
                 status=TopupCharge.Status.COMPLETED, reference=answer.reference, transaction=tx, updated_at=Now()
             )
-        balance = Account.objects.get(kind=Account.Kind.WALLET, user_id=charge.user_id).balance
+            balance = tx.balances_after[wallet.pk]
         result = Topup(id=tx.pk, amount=charge.amount, balance=balance)
         idempotency_complete(record=record, request=idempotency, result=result)
     return result

@@ -78,11 +78,12 @@ class Mission(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["deadline"],
-                name="missions_open_by_deadline",
-                condition=Q(status__in=["pending", "accepted"]),
-            ),
+            # The live missions: the sweep's due ones (by deadline) and the home page's
+            # newest first, and their counts. Nothing a pledge writes (pot, contributors) is
+            # indexed, so a pledge's update of the row stays a HOT update: the home page's
+            # biggest-pot order is a top-N sort of the live missions instead.
+            models.Index(fields=["deadline"], name="missions_live_by_deadline", condition=Q(is_active=True)),
+            models.Index(fields=["-id"], name="missions_live_newest", condition=Q(is_active=True)),
             models.Index(
                 fields=["decided_at"],
                 name="missions_unsettled",

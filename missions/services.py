@@ -309,7 +309,7 @@ def _settle_chunk(*, mission_id: int) -> bool | None:
                 mission_id=mission_id, after_user_id=after, limit=limit, amount=escrow.balance - fee
             )
         else:
-            chunk = refund_chunk_post(mission_id=mission_id, escrow_id=escrow.pk, after_user_id=after, limit=limit)
+            chunk = refund_chunk_post(mission_id=mission_id, escrow=escrow, after_user_id=after, limit=limit)
             contributor_notifications_create(mission_id=mission_id, after_user_id=after, limit=limit)
         if chunk.contributors == limit:
             Mission.objects.filter(pk=mission_id).update(settle_cursor=chunk.through_user_id)
@@ -317,7 +317,6 @@ def _settle_chunk(*, mission_id: int) -> bool | None:
         if mission.status == S.SUCCEEDED:
             _payout_post(mission, escrow_id=escrow.pk)
         else:
-            escrow.refresh_from_db(fields=["balance"])
             if escrow.balance != 0:
                 raise UnbalancedTransaction(
                     f"refund of mission {mission_id}: every contributor refunded, {escrow.balance} left in escrow"
@@ -542,7 +541,7 @@ def mission_expire_next(*, skip: set[int]) -> int | None:
         with transaction.atomic(using="default", durable=True):
             mission = (
                 Mission.objects.select_for_update(skip_locked=True)
-                .filter(status__in=Mission.OPEN_STATUSES, deadline__lte=Now())
+                .filter(is_active=True, deadline__lte=Now())
                 .filter(~_failing(STEP.EXPIRE, waiting=True))
                 .exclude(pk__in=skip)
                 .annotate(failing=_failing(STEP.EXPIRE, waiting=False))
@@ -563,14 +562,53 @@ def mission_expire_next(*, skip: set[int]) -> int | None:
     return mission_id
 
 
+# Due missions are expired this many to a transaction; should a batch fail, its missions
+# are expired one by one, each its own unit, so one that cannot close blocks no other.
+EXPIRE_BATCH = 100
+
+
+def missions_expire_batch(*, size: int, skip: set[int]) -> int | None:
+    """Expire up to `size` due missions that nobody holds and that are not backing off, in
+    one transaction (`SKIP LOCKED`, as `mission_expire_next`). Returns how many (0: none
+    due), or None when the batch failed and wrote nothing."""
+    try:
+        with transaction.atomic(using="default", durable=True):
+            missions = list(
+                Mission.objects.select_for_update(skip_locked=True)
+                .filter(is_active=True, deadline__lte=Now())
+                .filter(~_failing(STEP.EXPIRE, waiting=True))
+                .exclude(pk__in=skip)
+                .annotate(failing=_failing(STEP.EXPIRE, waiting=False))
+                .order_by("deadline", "pk")[:size]
+            )
+            if not missions:
+                return 0
+            for mission in missions:
+                _close(mission, status=S.EXPIRED, actor_id=None)
+                if mission.failing:
+                    _resolve(STEP.EXPIRE, mission.pk)
+    except Exception:
+        logger.warning("sweep: a batch of expiries failed; expiring its missions one by one", exc_info=True)
+        return None
+    return len(missions)
+
+
 def missions_expire_due(*, limit: int) -> int:
-    """Expire up to `limit` due missions, each in its own transaction; returns how many."""
+    """Expire up to `limit` due missions, EXPIRE_BATCH to a transaction; returns how many."""
     expired, failed = 0, set()
-    for _attempt in range(limit):
-        mission_id = mission_expire_next(skip=failed)
-        if mission_id is None:
+    while expired + len(failed) < limit:
+        size = min(EXPIRE_BATCH, limit - expired - len(failed))
+        batch = missions_expire_batch(size=size, skip=failed)
+        if batch == 0:
             break
-        expired += mission_id not in failed
+        if batch is not None:
+            expired += batch
+            continue
+        for _attempt in range(size):  # the batch failed: each mission its own unit
+            mission_id = mission_expire_next(skip=failed)
+            if mission_id is None:
+                break
+            expired += mission_id not in failed
     return expired
 
 

@@ -1,7 +1,9 @@
 """A crowded refund stopped in the middle, on PostgreSQL: the tools the SIGKILL and the
 pg_terminate_backend tests share."""
 
-from ledger.models import Account, Event, Notification, Posting, Transaction
+from django.conf import settings
+
+from ledger.models import Account, Contribution, Event, Notification, Posting, Transaction
 from missions import services
 from missions.models import Mission
 from tests.accounts.factories import UserFactory
@@ -21,19 +23,45 @@ def crowded_mission_failed() -> Mission:
     return mission
 
 
-def ledger_rows(mission_id: int) -> dict[str, object]:
-    """Everything a settlement of the mission would change."""
-    escrow = Account.objects.get(kind="escrow", mission_id=mission_id)
+def chunks_of(contributors: int) -> int:
+    return -(-contributors // settings.MISSIONHUB_SETTLE_CHUNK)
+
+
+def ledger_rows_with_all_chunks_but_the_last(mission_id: int) -> dict[str, object]:
+    """What a settlement has left once every chunk of the refund but the last committed
+    (the worker's default chunk size, as the test's): the last chunk is the one the tests
+    stop and kill, with its legs, balances, emails and `settled_at` written, not committed."""
     mission = Mission.objects.get(pk=mission_id)
+    contributors = CROWD + 1  # the creator too
+    chunk = settings.MISSIONHUB_SETTLE_CHUNK
+    committed = (chunks_of(contributors) - 1) * chunk
+    by_user = list(
+        Contribution.objects.filter(mission_id=mission_id).order_by("user_id").values_list("total", flat=True)
+    )
+    escrow = Account.objects.get(kind="escrow", mission_id=mission_id)
     return {
-        "postings": Posting.objects.count(),
-        "transactions": Transaction.objects.count(),
-        "emails": Notification.objects.filter(mission_id=mission_id).count(),
-        "events": Event.objects.filter(mission_id=mission_id).count(),
-        "escrow": (escrow.balance, escrow.version),
-        "refunded wallets": Account.objects.filter(kind="wallet", balance__gt=0).count(),
+        "cursor is past the committed chunks": mission.settle_cursor
+        == Contribution.objects.filter(mission_id=mission_id)
+        .order_by("user_id")
+        .values_list("user_id", flat=True)[committed - 1],
+        "refund transactions": Transaction.objects.filter(mission_id=mission_id, kind="refund").count(),
+        "emails": Notification.objects.filter(mission_id=mission_id, kind="result").count(),
+        "escrow": escrow.balance,
         "settled_at": mission.settled_at,
+        "expected": {
+            "refund transactions": chunks_of(contributors) - 1,
+            "emails": committed,
+            "escrow": sum(by_user[committed:]),
+        },
     }
+
+
+def assert_all_chunks_but_the_last(mission_id: int) -> None:
+    rows = ledger_rows_with_all_chunks_but_the_last(mission_id)
+    expected = rows.pop("expected")
+    assert rows.pop("cursor is past the committed chunks")
+    assert rows.pop("settled_at") is None
+    assert rows == expected
 
 
 def blocked_before_its_event(pg_operator: PgOperator, *, written: tuple, what: str, timeout: float) -> dict:
@@ -52,8 +80,9 @@ def blocked_before_its_event(pg_operator: PgOperator, *, written: tuple, what: s
 
 
 def blocked_settlement(pg_operator: PgOperator) -> dict:
-    """The worker's settlement, waiting to append `settled`: the refund's legs, the
-    balances, the emails and `settled_at` are written, not committed."""
+    """The worker's settlement, waiting to append `settled` in its last chunk: the earlier
+    chunks committed; the last chunk's legs, balances, emails and `settled_at` are written,
+    not committed."""
     return blocked_before_its_event(
         pg_operator,
         written=(Posting, Account, Notification, Mission),
@@ -63,11 +92,14 @@ def blocked_settlement(pg_operator: PgOperator) -> dict:
 
 
 def assert_refunded_once(mission: Mission) -> None:
+    """Settled, refunded in its chunks, every contributor exactly once and exactly."""
     mission.refresh_from_db()
     assert mission.settled_at is not None
-    (refund,) = Transaction.objects.filter(mission_id=mission.pk, kind__in=["refund", "payout"])
-    assert refund.kind == "refund"
-    assert Posting.objects.filter(transaction=refund).count() == CROWD + 2  # the creator's and the escrow's
+    assert not Transaction.objects.filter(mission_id=mission.pk, kind="payout").exists()
+    refunds = Transaction.objects.filter(mission_id=mission.pk, kind="refund")
+    assert refunds.count() == chunks_of(CROWD + 1)
+    wallet_legs = Posting.objects.filter(transaction__in=refunds, account__kind="wallet")
+    assert wallet_legs.count() == CROWD + 1  # each backer's and the creator's, once
     assert Account.objects.get(kind="escrow", mission_id=mission.pk).balance == 0
     backers = Account.objects.filter(kind="wallet", user_id__range=backer_ids(mission.pk))
     assert backers.count() == CROWD

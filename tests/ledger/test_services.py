@@ -11,6 +11,7 @@ from ledger.services import system_account, transaction_post, wallet_get_or_crea
 from missionhub.errors import MissionHubError
 from missions.services import mission_decide, mission_settle
 from tests.accounts.factories import UserFactory
+from tests.ledger.factories import fund
 from tests.missions.factories import make_mission
 from tests.utils import both_databases, requires_postgresql
 
@@ -33,9 +34,9 @@ class TestTransactionPost:
             wallets = [wallet_get_or_create(user_id=u.pk) for u in users]
             external = system_account(Account.Kind.EXTERNAL)
 
-        with django_assert_num_queries(7, using="default"), transaction.atomic():
-            # savepoint, lock accounts, find the (unlocked) system account, insert transaction,
-            # insert postings, update accounts, release
+        with django_assert_num_queries(6, using="default"), transaction.atomic():
+            # savepoint, lock accounts (not the system account), insert transaction, insert
+            # postings, update accounts, release
             transaction_post(kind="reversal", legs={external.pk: -1_200, **{w.pk: 100 for w in wallets}})
 
         assert all(wallet_balance(user_id=u.pk) == 100 for u in users)
@@ -112,28 +113,26 @@ class TestWalletTopupValidatesItsInput:
 @pytest.mark.django_db(transaction=True, databases=["default", "accounts"])
 class TestSystemAccountsAreNeverLocked:
     """Every top-up has `external` on its other side, every fee `fees`: were their rows
-    locked, all top-ups would queue on one row. A transaction holding that row stops none."""
+    locked, all top-ups would queue on one row. A transaction that has posted to the
+    system account and not yet committed stops no other."""
 
     @pytest.fixture
-    def row_held(self):
-        held, release = threading.Event(), threading.Event()
+    def in_flight(self):
+        """Post `legs` in a transaction of another connection that stays open."""
+        posted, release = threading.Event(), threading.Event()
 
-        def hold(kind: str) -> threading.Thread:
-            system_account(kind)
-
+        def hold(legs: dict) -> None:
             def holder():
                 try:
                     with transaction.atomic():
-                        Account.objects.select_for_update().get(kind=kind)
-                        held.set()
+                        transaction_post(kind="reversal", legs=legs)
+                        posted.set()
                         release.wait(30)
                 finally:
                     connections.close_all()
 
-            thread = threading.Thread(target=holder)
-            thread.start()
-            assert held.wait(10)
-            return thread
+            threading.Thread(target=holder).start()
+            assert posted.wait(10)
 
         yield hold
         release.set()
@@ -151,20 +150,24 @@ class TestSystemAccountsAreNeverLocked:
         threading.Thread(target=run, daemon=True).start()
         return done.wait(5)
 
-    def test_a_top_up_does_not_wait_for_the_external_row(self, row_held):
-        user = UserFactory()
-        row_held(Account.Kind.EXTERNAL)
+    def test_a_top_up_does_not_wait_for_another_in_flight(self, in_flight):
+        first, second = UserFactory(), UserFactory()
+        with transaction.atomic():
+            wallet, external = wallet_get_or_create(user_id=first.pk), system_account(Account.Kind.EXTERNAL)
+        in_flight({external.pk: -5_000, wallet.pk: 5_000})
 
-        assert self._finishes(lambda: wallet_topup(user_id=user.pk, amount=5_000))
-        assert wallet_balance(user_id=user.pk) == 5_000
+        assert self._finishes(lambda: wallet_topup(user_id=second.pk, amount=5_000))
+        assert wallet_balance(user_id=second.pk) == 5_000
 
-    def test_a_payout_with_a_fee_does_not_wait_for_the_fees_row(self, row_held, settings):
+    def test_a_payout_with_a_fee_does_not_wait_for_another_fee_in_flight(self, in_flight, settings):
         settings.MISSIONHUB_FEE_BPS = 1_000
-        streamer = UserFactory(is_streamer=True)
+        streamer, other = UserFactory(is_streamer=True), UserFactory()
+        fund(other, 1_000)
         mission = make_mission(streamer=streamer, amount=1_000)
         mission_decide(mission_id=mission.pk, user_id=streamer.pk, action="success")
-        row_held(Account.Kind.FEES)
+        with transaction.atomic():
+            wallet, fees = wallet_get_or_create(user_id=other.pk), system_account(Account.Kind.FEES)
+        in_flight({wallet.pk: -10, fees.pk: 10})
 
         assert self._finishes(lambda: mission_settle(mission_id=mission.pk))
-        assert system_balance(kind=Account.Kind.FEES) == 100
         assert wallet_balance(user_id=streamer.pk) == 900

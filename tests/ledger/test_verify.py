@@ -3,8 +3,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
-from ledger.models import Account, Posting
-from ledger.services import event_append
+from ledger.models import Account, Contribution, Posting
+from ledger.services import event_append, transaction_post
 from ledger.verify import ledger_verify
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -72,3 +72,34 @@ class TestLedgerVerify:
             f"mission {mission.pk}: settled but its escrow holds 1"
             in _problems()["settled missions' escrows are empty"]
         )
+
+    @pytest.mark.ledger_unsound
+    def test_names_a_contribution_that_is_not_its_pledges(self):
+        mission = make_mission(amount=2_000)
+        Contribution.objects.filter(mission_id=mission.pk).update(total=1_999)
+        Contribution.objects.create(mission_id=mission.pk, user_id=999_999, total=5, pledges=1)
+
+        found = _problems()["contributions match the pledges"]
+
+        assert found == [
+            f"mission {mission.pk}, user {mission.creator_id}: pledged 2000 in 1, contribution 1999 in 1",
+            f"mission {mission.pk}, user 999999: pledged 0 in 0, contribution 5 in 1",
+        ]
+
+    @pytest.mark.ledger_unsound
+    def test_names_a_contributor_refunded_twice_or_wrongly(self):
+        mission = make_mission(amount=2_000)
+        escrow = Account.objects.get(kind="escrow", mission_id=mission.pk)
+        wallet = Account.objects.get(kind="wallet", user_id=mission.creator_id)
+        with transaction.atomic():
+            for after in (0, 1):
+                transaction_post(
+                    kind="refund", legs={escrow.pk: -1_000, wallet.pk: 1_000}, mission_id=mission.pk,
+                    reference=f"refund:{mission.pk}:{after}",
+                )  # fmt: skip
+
+        found = _problems()["each contributor is refunded once, exactly"]
+
+        assert found == [
+            f"mission {mission.pk}, user {mission.creator_id}: refunded 2000 in 2 posting(s), contributed 2000"
+        ]

@@ -50,8 +50,8 @@ def _settle_counting(mission_id: int) -> list[tuple[str, int]]:
 # around them. PostgreSQL locks each chunk's wallets with one SELECT ... FOR UPDATE; SQLite
 # has no such lock (its BEGIN IMMEDIATE, counted here, holds the only write lock).
 CHUNK = 1_000
-REFUND_STATEMENTS = {"postgresql": (13, 11), "sqlite": (13, 11)}  # (the last chunk's, each other chunk's)
-PAYOUT_STATEMENTS = {"postgresql": (21, 5), "sqlite": (22, 6)}  # a fee: the fees account found, not locked
+REFUND_STATEMENTS = {"postgresql": (9, 8), "sqlite": (10, 9)}  # (the last chunk's, each other chunk's)
+PAYOUT_STATEMENTS = {"postgresql": (20, 5), "sqlite": (21, 6)}
 
 
 def _expected(statements: dict, contributors: int) -> int:
