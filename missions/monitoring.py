@@ -2,7 +2,7 @@
 
 Every query is bounded: by a time window (the last 48 hours, the last 30 days) or by a
 partial index that holds only the few rows it counts (open missions, unsettled ones, the
-emails waiting, the sweep's failures). Each reads an index: missions/0005_monitoring_charts
+emails waiting, the sweep's failures). Each reads an index: missions/0006_monitoring_charts
 adds those the charts need, and tests/missions/test_monitoring.py checks on both backends
 that every query of the page finds one and that their number does not grow with the data.
 
@@ -284,8 +284,8 @@ def outcomes_panel(*, now: datetime) -> Panel:
         Series(str(o.label), tuple(by_day[d][o.value] if d in by_day else 0 for d in days), f"c-{o.value}")
         for o in OUTCOMES
     )
-    # `missions_open_by_deadline` holds the open missions only.
-    open_now = Mission.objects.filter(status__in=Mission.OPEN_STATUSES).aggregate(
+    # `missions_live_by_deadline` holds the open missions only.
+    open_now = Mission.objects.filter(is_active=True).aggregate(
         open=Count("*"), overdue=Count("deadline", filter=Q(deadline__lte=Now()))
     )
     slots, axis = _day_labels(days)

@@ -36,7 +36,7 @@ LEDGER_INDEXES = {
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('missions', '0004_settle_cursor'),
+        ('missions', '0005_live_mission_indexes'),
         ('ledger', '0008_topup_charges'),
     ]
 
