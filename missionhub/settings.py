@@ -311,6 +311,9 @@ MISSIONHUB_MIN_MISSION_SECONDS = env.int("MISSIONHUB_MIN_MISSION_SECONDS", defau
 MISSIONHUB_MAX_MISSION_SECONDS = env.int("MISSIONHUB_MAX_MISSION_SECONDS", default=7 * 24 * 3600)
 # missions beat task: how often the expiry sweep runs.
 MISSIONHUB_EXPIRE_SWEEP_SECONDS = env.int("MISSIONHUB_EXPIRE_SWEEP_SECONDS", default=15)
+# missions beat task `missions.ledger_check`: how often a worker runs ledger_verify for the
+# monitoring page (missions/ledger_checks.py), which shows the stored result.
+MISSIONHUB_LEDGER_CHECK_SECONDS = env.int("MISSIONHUB_LEDGER_CHECK_SECONDS", default=300)
 # missions and ledger serializers: cash per pledge (the creator's first one too) and per top-up.
 MISSIONHUB_PLEDGE_MIN = env.int("MISSIONHUB_PLEDGE_MIN", default=100)
 MISSIONHUB_PLEDGE_MAX = env.int("MISSIONHUB_PLEDGE_MAX", default=1_000_000)
@@ -428,12 +431,18 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Celery beat (django-celery-beat copies it into its tables): the expiry and recovery sweep.
+# Celery beat (django-celery-beat copies it into its tables): the expiry and recovery sweep,
+# and the ledger check shown on the monitoring page.
 CELERY_BEAT_SCHEDULE = {
     "missions-sweep": {
         "task": "missions.sweep",
         "schedule": float(MISSIONHUB_EXPIRE_SWEEP_SECONDS),
         "options": {"expires": float(MISSIONHUB_EXPIRE_SWEEP_SECONDS)},
+    },
+    "ledger-check": {
+        "task": "missions.ledger_check",
+        "schedule": float(MISSIONHUB_LEDGER_CHECK_SECONDS),
+        "options": {"expires": float(MISSIONHUB_LEDGER_CHECK_SECONDS)},
     },
 }
 

@@ -92,6 +92,14 @@ class Mission(models.Model):
             models.Index(fields=["streamer_id", "-id"], name="missions_by_streamer"),
             models.Index(fields=["creator_id", "-id"], name="missions_by_creator"),
             models.Index(fields=["status", "-id"], name="missions_by_status"),
+            # The monitoring page (missions/monitoring.py), read from the index alone:
+            # outcomes per day; settlement latency per hour (settled_at in a window) and the
+            # unsettled ones (settled_at IS NULL, oldest decided_at first). Not partial on
+            # NOT status IN (...): SQLite matches no such predicate against bound parameters.
+            models.Index(
+                fields=["decided_at", "status"], name="missions_decided", condition=Q(decided_at__isnull=False)
+            ),
+            models.Index(fields=["settled_at", "decided_at"], name="missions_settled"),
         ]
 
     def __str__(self):
@@ -131,3 +139,41 @@ class SweepFailure(models.Model):
 
     def __str__(self):
         return f"{self.step} of mission #{self.mission_id}"
+
+
+class LedgerCheck(models.Model):
+    """One run of `ledger_verify` by a worker: every few minutes from beat, or when a staff
+    member asks for one on the monitoring page. The page shows the latest stored result;
+    its GET never runs the check (it reads every posting).
+
+    `results` lists every check in `ledger_verify`'s order:
+    `[{"name": ..., "count": <problems found>, "sample": [<the first few>]}]`.
+    """
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", _("Scheduled")
+        STAFF = "staff", _("Asked for by staff")
+
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by_id = models.BigIntegerField(null=True, blank=True)  # the staff member (accounts database)
+    requested_at = models.DateTimeField(db_default=Now())
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    ok = models.BooleanField(null=True, blank=True)  # unknown until finished
+    problem_count = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, default="")  # the check itself raised: what
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(trigger__in=["schedule", "staff"]), name="missions_ledgercheck_trigger_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(ok__isnull=False), name="missions_ledgercheck_finished_has_ok"
+            ),
+        ]
+        indexes = [models.Index(fields=["requested_at"], name="missions_ledgercheck_requested")]
+
+    def __str__(self):
+        return f"ledger check #{self.pk} ({self.trigger})"

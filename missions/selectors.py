@@ -1,6 +1,6 @@
 from collections.abc import Iterable
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Now
 
 from accounts.selectors import user_get_by_username, usernames_by_id
@@ -8,7 +8,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Notification, Transaction
 
 from .errors import MissionNotFound
-from .models import Mission, SweepFailure
+from .models import Mission
 
 
 def mission_list(
@@ -122,30 +122,3 @@ def emails_failed_latest(*, limit: int = 10) -> list[Notification]:
     for notification in failed:
         notification.mission_title = titles.get(notification.mission_id, "")
     return failed
-
-
-def monitoring_summary() -> dict:
-    """What staff watch: open and unsettled missions, the email outbox and its failures."""
-    missions = Mission.objects.aggregate(
-        open=Count("pk", filter=Q(is_active=True)),
-        overdue=Count("pk", filter=Q(is_active=True, deadline__lte=Now())),
-        unsettled=Count("pk", filter=Q(is_active=False, settled_at__isnull=True)),
-        total=Count("pk"),
-    )
-    emails = Notification.objects.aggregate(
-        unsent=Count("pk", filter=Q(sent_at__isnull=True, failed_at__isnull=True)),
-        failing=Count("pk", filter=Q(sent_at__isnull=True, failed_at__isnull=True, attempts__gt=0)),
-        failed=Count("pk", filter=Q(failed_at__isnull=False)),
-        sent=Count("pk", filter=Q(sent_at__isnull=False)),
-    )
-    oldest_unsettled = Mission.objects.filter(is_active=False, settled_at__isnull=True).order_by("decided_at").first()
-    failing = SweepFailure.objects.filter(resolved_at__isnull=True)
-    sweep = failing.aggregate(failing=Count("pk"))
-    return {
-        "sweep": sweep,
-        "sweep_failures": list(failing.order_by("-failed_at", "-pk")[:10]) if sweep["failing"] else [],
-        "missions": missions,
-        "emails": emails,
-        "failed_emails": emails_failed_latest() if emails["failed"] else [],
-        "oldest_unsettled": oldest_unsettled,
-    }

@@ -5,7 +5,7 @@ from django.conf import settings
 
 from ledger.models import Notification
 
-from . import services
+from . import ledger_checks, services
 
 
 @shared_task(name="missions.settle_mission")
@@ -30,3 +30,10 @@ def notify_streamer(*, mission_id: int) -> int:
 def sweep() -> dict:
     report = services.missions_sweep(batch_size=settings.MISSIONHUB_SWEEP_BATCH)
     return report.__dict__
+
+
+# Every few minutes from beat (no id), or for the check a staff member asked for.
+@shared_task(name=ledger_checks.TASK)
+def ledger_check(*, check_id: int | None = None) -> bool | None:
+    check = ledger_checks.ledger_check_run(check_id=check_id)
+    return None if check is None else check.ok

@@ -14,4 +14,5 @@ urlpatterns = [
     path("dashboard", views.dashboard, name="dashboard"),
     path("overlay/<str:username>", views.overlay, name="overlay"),
     path("staff/monitoring", views.monitoring, name="staff-monitoring"),
+    path("staff/monitoring/ledger-check", views.monitoring_ledger_check, name="staff-ledger-check"),
 ]

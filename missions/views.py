@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -22,11 +23,11 @@ from ledger import selectors as ledger_selectors
 from ledger.errors import IdempotencyKeyReused
 from ledger.idempotency import idempotency_run, page_request
 from ledger.services import wallet_topup
-from ledger.verify import ledger_verify
 from missionhub.errors import MissionHubError
 from missionhub.throttling import page_money_wait
 
-from . import selectors, services
+from . import ledger_checks, selectors, services
+from . import monitoring as monitoring_selectors
 from .errors import MissionNotFound
 from .forms import QUICK_PLEDGES, QUICK_TOPUPS, DecisionForm, MissionForm, MoneyForm, PledgeForm, TopupForm
 
@@ -399,7 +400,18 @@ def overlay(request, username: str):
 @staff_member_required
 @require_GET
 def monitoring(request):
-    context = {"summary": selectors.monitoring_summary()}
-    if request.GET.get("verify") == "1":
-        context["verify"] = ledger_verify()
+    """Charts and counts from stored data, and the latest ledger check (a task runs it)."""
+    context = monitoring_selectors.monitoring_page(now=timezone.now())
     return render(request, "missions/monitoring.html", context)
+
+
+@staff_member_required
+@require_POST
+def monitoring_ledger_check(request):
+    """Ask a worker to check the ledger now; the page shows the result once it ran."""
+    check, created = ledger_checks.ledger_check_request(staff_id=request.user.pk)
+    if created:
+        messages.success(request, _("Ledger check asked for. A worker runs it; reload this page for its result."))
+    else:
+        messages.info(request, _("A ledger check is already waiting for a worker (#%(id)s).") % {"id": check.pk})
+    return redirect("staff-monitoring")

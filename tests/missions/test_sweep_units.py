@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ledger.models import IdempotencyRecord, Notification
 from ledger.selectors import wallet_balance
-from missions import selectors, services
+from missions import monitoring, services
 from missions.metrics import MissionHubCollector
 from missions.models import Mission, SweepFailure
 from tests.accounts.factories import UserFactory
@@ -131,9 +131,9 @@ class TestOneFailingMissionBlocksNothing:
         assert _metric("missionhub_sweep_failures_total", step="expire") == 1
         assert _metric("missionhub_sweep_failing", step="expire") == 1
         assert _metric("missionhub_sweep_failing", step="settle") == 0
-        summary = selectors.monitoring_summary()
-        assert summary["sweep"]["failing"] == 1
-        assert [f.mission_id for f in summary["sweep_failures"]] == [broken.pk]
+        panel = monitoring.sweep_panel(now=timezone.now())
+        assert [fact.value for fact in panel.facts] == ["1"]
+        assert [item.href for item in panel.items] == [f"/missions/{broken.pk}"]
 
     def test_a_settlement_that_raises_is_recorded_and_not_sent_again_while_it_backs_off(self, task_queue):
         streamer = UserFactory(is_streamer=True)

@@ -16,6 +16,7 @@ from ledger.selectors import wallet_balance
 from ledger.verify import CHECKS
 from missions import services
 from missions.forms import MissionForm, one_time_key
+from missions.ledger_checks import ledger_check_run
 from missions.models import Mission
 from tests.accounts.factories import UserFactory
 from tests.ledger.factories import fund
@@ -213,21 +214,20 @@ class TestMonitoringPage:
         response = client.get("/staff/monitoring")
 
         assert response.status_code == 200
-        assert b"<dt>Open</dt><dd>2</dd>" in response.content
-        assert b'<dd class="warn">1</dd>' in response.content  # ended, not yet settled
-        assert b"<dt>All time</dt><dd>3</dd>" in response.content
-        assert b'href="?verify=1"' in response.content
-        assert b'<li class="ok">' not in response.content
+        assert b"<dt>Open now</dt><dd>2</dd>" in response.content
+        assert b'<dt>Ended, not yet settled</dt><dd class="warn">1</dd>' in response.content
+        assert b'action="/staff/monitoring/ledger-check"' in response.content
+        assert b'<li class="ok">' not in response.content  # no ledger check has run yet
 
-    def test_shows_the_ledger_checks_with_verify(self, client, mission):
+    def test_shows_the_stored_ledger_check(self, client, mission):
+        ledger_check_run()
         client.force_login(UserFactory(is_staff=True))
 
-        response = client.get("/staff/monitoring?verify=1")
+        response = client.get("/staff/monitoring")
 
         assert response.status_code == 200
         for name in CHECKS:
             assert f'<li class="ok">{escape(name)}</li>'.encode() in response.content
-        assert b'href="?verify=1"' not in response.content
 
 
 # --- the no-JavaScript form paths ---------------------------------------------------------

@@ -365,7 +365,6 @@ class TestContentSecurityPolicy:
             f"/streamers/{streamer.username}",
             "/wallet",
             "/staff/monitoring",
-            "/staff/monitoring?verify=1",
             "/admin/",
             "/admin/missions/mission/",
             f"/admin/missions/mission/{mission.pk}/change/",

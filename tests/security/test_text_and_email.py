@@ -540,13 +540,14 @@ class TestStaffSeeFailedEmails:
         response = client.get("/staff/monitoring")
 
         assert response.status_code == 200
-        summary = response.context["summary"]
-        assert summary["emails"]["failed"] == 1
-        assert summary["emails"]["unsent"] == 0
-        assert summary["emails"]["failing"] == 0
-        (row,) = summary["failed_emails"]
-        assert (row.mission_id, row.kind, row.last_error) == (failed_email.mission_id, "mission_created",
-                                                               failed_email.last_error)  # fmt: skip
+        (panel,) = [panel for panel in response.context["panels"] if panel.key == "emails"]
+        facts = {fact.label: fact.value for fact in panel.facts}
+        assert facts["Failed (not retried), last 48 hours"] == "1"
+        assert facts["Waiting"] == "0"
+        assert facts["Failing (retrying)"] == "0"
+        (row,) = panel.items
+        assert (row.href, row.meta, row.detail) == (f"/missions/{failed_email.mission_id}", "mission_created",
+                                                    failed_email.last_error)  # fmt: skip
         content = response.content.decode()
         assert f'href="/missions/{failed_email.mission_id}"' in content
         assert "Tom &amp; Jerry" in content
