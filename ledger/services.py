@@ -142,7 +142,8 @@ def transaction_post(
     return tx
 
 
-def _tables() -> dict[str, str]:
+def table_names() -> dict[str, str]:
+    """The ledger's tables, quoted for the default database's raw SQL."""
     quote = connections["default"].ops.quote_name
     return {
         "account": quote(Account._meta.db_table),
@@ -157,7 +158,7 @@ def _accounts_apply(tx: Transaction) -> None:
     """Set each account the transaction touched to its posting's balance and version (the
     system accounts' legs have none): one UPDATE ... FROM the transaction's postings,
     however many (PostgreSQL, SQLite 3.33+)."""
-    t = _tables()
+    t = table_names()
     with connections["default"].cursor() as cursor:
         cursor.execute(
             f"UPDATE {t['account']} SET balance = p.balance_after, version = p.version "  # noqa: S608 - table names only
@@ -185,7 +186,7 @@ def pledge_post(*, mission_id: int, user_id: int, amount: int) -> PledgePosted:
     Raises InsufficientFunds (a user who never had cash has no wallet).
     """
     _require_transaction()
-    t = _tables()
+    t = table_names()
     connection = connections["default"]
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     with connection.cursor() as cursor:
@@ -248,7 +249,7 @@ def contributors_chunk(*, mission_id: int, after_user_id: int | None, limit: int
     """The next `limit` contributors after `after_user_id` (None: from the first), by user id."""
     with connections["default"].cursor() as cursor:
         cursor.execute(
-            f"SELECT MAX(user_id), COUNT(*), COALESCE(SUM(total), 0) FROM ({_chunk(_tables())}) c",  # noqa: S608
+            f"SELECT MAX(user_id), COUNT(*), COALESCE(SUM(total), 0) FROM ({_chunk(table_names())}) c",  # noqa: S608
             {"mission": mission_id, "after": after_user_id or 0, "limit": limit},
         )
         through, contributors, total = cursor.fetchone()
@@ -271,7 +272,7 @@ def refund_chunk_post(*, mission_id: int, escrow: Account, after_user_id: int | 
     mission's lock; its balance and version are moved on by the chunk.
     """
     _require_transaction()
-    t = _tables()
+    t = table_names()
     connection = connections["default"]
     after = after_user_id or 0
     args = {"mission": mission_id, "after": after, "limit": limit}
@@ -325,7 +326,7 @@ def contributor_notifications_create(
     (a refund). One INSERT ... SELECT however many; a row already there stays as it is.
     Returns how many were added."""
     _require_transaction()
-    t = _tables()
+    t = table_names()
     shown = "%(amount)s" if amount is not None else "c.total"
     with connections["default"].cursor() as cursor:
         cursor.execute(

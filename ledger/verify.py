@@ -11,7 +11,8 @@ from django.db.models import Count, Exists, F, Max, OuterRef, Q, Sum, Window
 from django.db.models.functions import Lag
 
 from . import sqlite_guards
-from .models import Account, Contribution, Event, Posting, TopupCharge, Transaction
+from .models import Account, Event, Posting, TopupCharge, Transaction
+from .services import table_names
 
 
 def unbalanced_transactions() -> list[str]:
@@ -134,7 +135,7 @@ def contributions_off() -> list[str]:
     """Each `Contribution` is its user's pledges into the mission's escrow, total and count,
     and every pledge is counted in one: one FULL JOIN of the grouped pledges and the
     contributions, in the database, returning only the rows that differ."""
-    t = _tables()
+    t = table_names()
     with connections["default"].cursor() as cursor:
         cursor.execute(
             f"SELECT COALESCE(p.mission_id, c.mission_id), COALESCE(p.user_id, c.user_id), "  # noqa: S608 - names only
@@ -162,7 +163,7 @@ def refunds_off() -> list[str]:
         .filter(mission_id__in=Transaction.objects.filter(kind=Transaction.Kind.REFUND).values("mission_id"))
         .values_list("mission_id", flat=True)
     )
-    t = _tables()
+    t = table_names()
     with connections["default"].cursor() as cursor:
         cursor.execute(
             f"SELECT r.mission_id, r.user_id, r.refunded, r.times, c.total FROM ("  # noqa: S608 - names only
@@ -179,16 +180,6 @@ def refunds_off() -> list[str]:
         f"mission {m}, user {u}: refunded {refunded} in {times} posting(s), contributed {total or 0}"
         for m, u, refunded, times, total in rows
     ]
-
-
-def _tables() -> dict[str, str]:
-    quote = connections["default"].ops.quote_name
-    return {
-        "account": quote(Account._meta.db_table),
-        "posting": quote(Posting._meta.db_table),
-        "transaction": quote(Transaction._meta.db_table),
-        "contribution": quote(Contribution._meta.db_table),
-    }
 
 
 def total_not_zero() -> list[str]:

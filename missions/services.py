@@ -303,11 +303,9 @@ def _settle_chunk(*, mission_id: int) -> bool | None:
         escrow = ledger_selectors.escrow_for_mission(mission_id=mission_id)
         if mission.status == S.SUCCEEDED:
             # The escrow stays whole until the last chunk pays it out.
-            fee = escrow.balance * fee_bps() // 10_000
+            _fee, paid = _payout_split(escrow.balance)
             chunk = contributors_chunk(mission_id=mission_id, after_user_id=after, limit=limit)
-            contributor_notifications_create(
-                mission_id=mission_id, after_user_id=after, limit=limit, amount=escrow.balance - fee
-            )
+            contributor_notifications_create(mission_id=mission_id, after_user_id=after, limit=limit, amount=paid)
         else:
             chunk = refund_chunk_post(mission_id=mission_id, escrow=escrow, after_user_id=after, limit=limit)
             contributor_notifications_create(mission_id=mission_id, after_user_id=after, limit=limit)
@@ -315,7 +313,7 @@ def _settle_chunk(*, mission_id: int) -> bool | None:
             Mission.objects.filter(pk=mission_id).update(settle_cursor=chunk.through_user_id)
             return False
         if mission.status == S.SUCCEEDED:
-            _payout_post(mission, escrow_id=escrow.pk)
+            _payout_post(mission, escrow=escrow)
         else:
             if escrow.balance != 0:
                 raise UnbalancedTransaction(
@@ -326,23 +324,25 @@ def _settle_chunk(*, mission_id: int) -> bool | None:
     return True
 
 
-def _payout_post(mission: Mission, *, escrow_id: int) -> None:
-    """The escrow to the streamer's wallet, less the fee, and the streamer's payout email."""
-    escrow = Account.objects.get(pk=escrow_id)
-    pot = escrow.balance
+def _payout_split(pot: int) -> tuple[int, int]:
+    """(the platform's fee, what the streamer is paid) of a pot."""
     fee = pot * fee_bps() // 10_000
+    return fee, pot - fee
+
+
+def _payout_post(mission: Mission, *, escrow: Account) -> None:
+    """The escrow (the row as read under the mission's lock) to the streamer's wallet, less
+    the fee, and the streamer's payout email."""
+    pot = escrow.balance
+    fee, paid = _payout_split(pot)
     streamer_wallet = wallet_get_or_create(user_id=mission.streamer_id)
-    legs = {escrow.pk: -pot, streamer_wallet.pk: pot - fee}
+    legs = {escrow.pk: -pot, streamer_wallet.pk: paid}
     if fee:
         legs[system_account(Account.Kind.FEES).pk] = fee
     if pot:
         transaction_post(kind=Transaction.Kind.PAYOUT, legs=legs, mission_id=mission.pk)
     Notification.objects.bulk_create(
-        [
-            Notification(
-                mission_id=mission.pk, user_id=mission.streamer_id, kind=Notification.Kind.PAYOUT, amount=pot - fee
-            )
-        ],
+        [Notification(mission_id=mission.pk, user_id=mission.streamer_id, kind=Notification.Kind.PAYOUT, amount=paid)],
         ignore_conflicts=True,
     )
 

@@ -31,20 +31,12 @@ def _scalar(queryset, expression, output=None):
     )
 
 
-def _pledged_into_escrow():
+def _escrow_legs(kind: str):
+    """The sum of the mission's escrow legs of `kind` transactions (pledges in, refunds out)."""
     rows = Posting.objects.filter(
         account__kind=Account.Kind.ESCROW,
         account__mission_id=OuterRef("pk"),
-        transaction__kind=Transaction.Kind.PLEDGE,
-    ).annotate(_g=Value(1))
-    return _scalar(rows, Sum("amount"))
-
-
-def _refunded_from_escrow():
-    rows = Posting.objects.filter(
-        account__kind=Account.Kind.ESCROW,
-        account__mission_id=OuterRef("pk"),
-        transaction__kind=Transaction.Kind.REFUND,
+        transaction__kind=kind,
     ).annotate(_g=Value(1))
     return _scalar(rows, Sum("amount"))
 
@@ -60,10 +52,10 @@ def pots_off() -> list[str]:
     escrow = Account.objects.filter(kind=Account.Kind.ESCROW, mission_id=OuterRef("pk")).values("balance")[:1]
     rows = (
         Mission.objects.annotate(
-            pledged=_pledged_into_escrow(),
+            pledged=_escrow_legs(Transaction.Kind.PLEDGE),
             pledged_events=_scalar(pledged_events, Sum("amount")),
             escrow=Subquery(escrow),
-            refunded=_refunded_from_escrow(),
+            refunded=_escrow_legs(Transaction.Kind.REFUND),
         )
         .filter(
             ~Q(pot=F("pledged"))
